@@ -1,1 +1,7 @@
-pub fn x(){}
+//! Ferry: container-image replication as WebAssembly stage functions run by
+//! a coordinator. See README.md for the architecture.
+
+pub mod cli;
+pub mod engine;
+pub mod runtime;
+pub mod transfer;

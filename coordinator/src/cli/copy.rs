@@ -1,0 +1,264 @@
+//! `ferry copy SRC DST`: one execution of a template, in-process, state in
+//! memory, no server and no database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+
+use super::{progress, summary};
+use crate::engine::policy::{excludes, matches};
+use crate::engine::{
+    DEFAULT_BLOB_CONCURRENCY, ExecutionStatus, Policy, Progress, Runner, Scope, Template,
+};
+use crate::runtime::{Catalog, FilterKind, Runtime, RuntimeConfig, TracingEvents};
+use crate::transfer::{Credentials, Endpoint};
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source registry, `http(s)://host[:port][/namespace]`. A namespace
+    /// limits the copy to repositories under it.
+    pub src: String,
+    /// Target registry, `http(s)://host[:port][/namespace]`. A namespace is
+    /// prepended to every target repository.
+    pub dst: String,
+
+    /// Copy only repositories matching this glob (`**`, `*`, `?`, `{a,b}`); repeatable.
+    #[arg(long = "repo", value_name = "PATTERN")]
+    pub repos: Vec<String>,
+    /// Skip repositories matching this glob; repeatable.
+    #[arg(long = "exclude-repo", value_name = "PATTERN")]
+    pub exclude_repos: Vec<String>,
+    /// Copy only tags matching this glob; repeatable.
+    #[arg(long = "tag", value_name = "PATTERN")]
+    pub tags: Vec<String>,
+    /// Skip tags matching this glob; repeatable.
+    #[arg(long = "exclude-tag", value_name = "PATTERN")]
+    pub exclude_tags: Vec<String>,
+
+    /// Namespace prepended to target repositories (after DST's own namespace).
+    #[arg(long, value_name = "NS")]
+    pub dest_namespace: Option<String>,
+    /// With a destination namespace: -1 keeps only the last path component,
+    /// 0 the whole path, n drops the first n components. Default: drop the
+    /// source namespace, if SRC has one.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub dest_namespace_replace_count: Option<i32>,
+
+    /// Template: a built-in name (oci-to-oci) or a YAML file.
+    #[arg(long, default_value = "oci-to-oci", value_name = "FILE|NAME")]
+    pub template: String,
+    /// Artifacts in flight per stage and blobs in flight (default: the
+    /// template's, and 8 blobs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: Option<u16>,
+    /// Allow plain HTTP and self-signed certificates.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Keep target tags that point at other content instead of replacing them.
+    #[arg(long)]
+    pub no_override: bool,
+    /// Upload blobs in chunks (for targets that refuse large single PUTs).
+    #[arg(long)]
+    pub chunked: bool,
+    /// Chunk size in bytes for chunked uploads.
+    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub chunk_size: u64,
+
+    /// Source credentials `user:password`.
+    #[arg(
+        long,
+        env = "FERRY_SRC_CREDS",
+        value_name = "USER:PASS",
+        hide_env_values = true
+    )]
+    pub src_creds: Option<Credentials>,
+    /// Target credentials `user:password`.
+    #[arg(
+        long,
+        env = "FERRY_DEST_CREDS",
+        value_name = "USER:PASS",
+        hide_env_values = true
+    )]
+    pub dest_creds: Option<Credentials>,
+
+    /// Summary format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+pub fn catalog(dirs: Vec<PathBuf>) -> Result<Catalog, ExitCode> {
+    let runtime = Runtime::new(RuntimeConfig::default()).map_err(|e| {
+        eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
+        ExitCode::from(2)
+    })?;
+    Ok(Catalog::new(Arc::new(runtime), dirs))
+}
+
+/// Splits `http://host:port/a/b` into the registry URL and `a/b`.
+fn split_namespace(url: &str) -> (String, String) {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return (url.to_string(), String::new());
+    };
+    match url[scheme_end..].find('/') {
+        Some(i) => {
+            let (base, path) = url.split_at(scheme_end + i);
+            (base.to_string(), path.trim_matches('/').to_string())
+        }
+        None => (url.to_string(), String::new()),
+    }
+}
+
+fn policy(args: &CopyArgs) -> Result<Policy, String> {
+    let (src_url, src_ns) = split_namespace(&args.src);
+    let (dst_url, dst_ns) = split_namespace(&args.dst);
+    let source = Endpoint::new(&src_url, args.insecure, args.src_creds.clone())
+        .map_err(|e| format!("SRC {e}"))?;
+    let target = Endpoint::new(&dst_url, args.insecure, args.dest_creds.clone())
+        .map_err(|e| format!("DST {e}"))?;
+    let mut filters = Vec::new();
+    if !src_ns.is_empty() {
+        filters.push(matches(FilterKind::Repository, &format!("{src_ns}/**")));
+    }
+    filters.extend(
+        args.repos
+            .iter()
+            .map(|p| matches(FilterKind::Repository, p)),
+    );
+    filters.extend(
+        args.exclude_repos
+            .iter()
+            .map(|p| excludes(FilterKind::Repository, p)),
+    );
+    filters.extend(args.tags.iter().map(|p| matches(FilterKind::Tag, p)));
+    filters.extend(
+        args.exclude_tags
+            .iter()
+            .map(|p| excludes(FilterKind::Tag, p)),
+    );
+    let dest_namespace = [
+        dst_ns.as_str(),
+        args.dest_namespace
+            .as_deref()
+            .unwrap_or("")
+            .trim_matches('/'),
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join("/");
+    let src_depth = if src_ns.is_empty() {
+        0
+    } else {
+        src_ns.split('/').count() as i32
+    };
+    Ok(Policy {
+        name: "copy".into(),
+        source,
+        target,
+        dest_namespace,
+        dest_namespace_replace_count: args.dest_namespace_replace_count.unwrap_or(src_depth),
+        filters,
+        override_existing: !args.no_override,
+        copy_by_chunk: args.chunked,
+        chunk_size: args.chunk_size,
+    })
+}
+
+pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
+    let policy = match policy(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let catalog = match catalog(dirs) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut template = match Template::resolve(&args.template, &catalog).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: template {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let blob_concurrency = match args.concurrency {
+        Some(n) => {
+            for s in template
+                .stages
+                .iter_mut()
+                .filter(|s| s.scope == Scope::Artifact)
+            {
+                s.concurrency = n as usize;
+            }
+            n as usize
+        }
+        None => DEFAULT_BLOB_CONCURRENCY,
+    };
+    let runner = Runner::new(catalog.runtime().clone(), blob_concurrency);
+    let progress = Arc::new(Progress::default());
+    let bar = progress::start(progress.clone());
+    let id = execution_id();
+    let result = runner
+        .run(
+            &id,
+            &policy,
+            &template,
+            Arc::new(TracingEvents),
+            progress.clone(),
+        )
+        .await;
+    bar.finish().await;
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        ),
+        Output::Text => print!("{}", summary::render(&report, &template, &policy)),
+    }
+    match report.status {
+        ExecutionStatus::Succeeded => ExitCode::SUCCESS,
+        ExecutionStatus::Failed => ExitCode::FAILURE,
+    }
+}
+
+fn execution_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("copy-{:x}", nanos ^ ((std::process::id() as u128) << 64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_split_off_urls() {
+        assert_eq!(
+            split_namespace("http://h:1"),
+            ("http://h:1".into(), "".into())
+        );
+        assert_eq!(
+            split_namespace("http://h:1/a/b/"),
+            ("http://h:1".into(), "a/b".into())
+        );
+    }
+}

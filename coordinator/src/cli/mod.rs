@@ -1,0 +1,91 @@
+//! The `ferry` command line.
+
+mod copy;
+mod progress;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Container-image replication with WebAssembly stage functions"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log filter (tracing syntax), e.g. `info` or `ferry=debug`.
+    #[arg(long, global = true, env = "FERRY_LOG", default_value = "warn")]
+    pub log: String,
+
+    /// Extra directory holding `<name>@<version>.wasm` functions (searched first).
+    #[arg(long, global = true, env = "FERRY_FUNCTIONS_DIR")]
+    pub functions_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replicate repositories from one registry to another, once, in-process.
+    Copy(copy::CopyArgs),
+    /// List the stage functions this binary finds, with their parameters.
+    Functions,
+}
+
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let dirs = function_dirs(cli.functions_dir.as_ref());
+    match cli.command {
+        Command::Copy(args) => copy::run(args, dirs).await,
+        Command::Functions => list_functions(dirs).await,
+    }
+}
+
+fn function_dirs(extra: Option<&PathBuf>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = extra.into_iter().cloned().collect();
+    dirs.extend(crate::runtime::Catalog::default_dirs());
+    dirs
+}
+
+async fn list_functions(dirs: Vec<PathBuf>) -> ExitCode {
+    let catalog = match copy::catalog(dirs) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let installed = catalog.installed();
+    if installed.is_empty() {
+        eprintln!("no functions found; build them with functions/build");
+        return ExitCode::FAILURE;
+    }
+    for reference in installed {
+        match catalog.get(&reference).await {
+            Ok(f) => {
+                println!("{reference}  {}  {} bytes", f.digest, f.size);
+                println!("    {}", f.info.description);
+                for p in &f.info.params {
+                    let default = p
+                        .default
+                        .as_deref()
+                        .map(|d| format!(" (default {d})"))
+                        .unwrap_or_default();
+                    let req = if p.required { " (required)" } else { "" };
+                    println!("    --{}{req}{default}: {}", p.name, p.description);
+                }
+            }
+            Err(e) => println!("{reference}  error: {e}"),
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,12 @@
+//! The engine: templates, policies, and the runner that executes them.
+
+mod locate;
+pub mod policy;
+pub mod report;
+pub mod runner;
+pub mod template;
+
+pub use policy::Policy;
+pub use report::{ExecutionReport, ExecutionStatus, Outcome, StageRecord, TaskReport, TaskStatus};
+pub use runner::{DEFAULT_BLOB_CONCURRENCY, Progress, Runner};
+pub use template::{Scope, Stage, Template, TemplateError, When};

@@ -1,0 +1,104 @@
+//! What an execution did: per stage, per artifact, in template order.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Succeeded,
+    /// Ran and had nothing to do.
+    Skipped,
+    Failed,
+    /// Did not run (an earlier stage failed, or `when` excluded it).
+    NotRun,
+}
+
+/// One stage's result (for one artifact, or for the execution).
+#[derive(Debug, Clone, Serialize)]
+pub struct StageRecord {
+    pub stage: String,
+    pub function: String,
+    pub outcome: Outcome,
+    pub counts: BTreeMap<String, u64>,
+    pub bytes: u64,
+    pub messages: Vec<String>,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub duration_ms: u64,
+}
+
+impl StageRecord {
+    pub fn not_run(stage: &str, function: &str, why: &str) -> Self {
+        Self {
+            stage: stage.to_string(),
+            function: function.to_string(),
+            outcome: Outcome::NotRun,
+            counts: BTreeMap::new(),
+            bytes: 0,
+            messages: vec![why.to_string()],
+            error: None,
+            attempts: 0,
+            duration_ms: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskStatus {
+    Succeeded,
+    Failed,
+    /// Filtered out or nothing to do.
+    Skipped,
+}
+
+/// One artifact's task.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskReport {
+    pub repository: String,
+    pub target_repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub status: TaskStatus,
+    /// The first failure, for the summary.
+    pub error: Option<String>,
+    pub stages: Vec<StageRecord>,
+}
+
+impl TaskReport {
+    /// `repo:tag` or `repo@digest`.
+    pub fn name(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (Some(t), _) => format!("{}:{t}", self.repository),
+            (None, Some(d)) => format!("{}@{d}", self.repository),
+            (None, None) => self.repository.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionStatus {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionReport {
+    pub id: String,
+    pub template: String,
+    pub status: ExecutionStatus,
+    /// Execution-scoped stages, in template order.
+    pub stages: Vec<StageRecord>,
+    pub tasks: Vec<TaskReport>,
+    pub bytes: u64,
+    pub duration_ms: u64,
+}
+
+impl ExecutionReport {
+    pub fn failed_tasks(&self) -> impl Iterator<Item = &TaskReport> {
+        self.tasks.iter().filter(|t| t.status == TaskStatus::Failed)
+    }
+}

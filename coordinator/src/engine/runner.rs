@@ -1,0 +1,487 @@
+//! Runs one execution of a template: execution-scoped stages once,
+//! artifact-scoped stages per artifact in parallel, `always` stages after a
+//! failure too, and every result recorded in template order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use tokio::sync::Semaphore;
+
+use super::policy::Policy;
+use super::report::{
+    ExecutionReport, ExecutionStatus, Outcome, StageRecord, TaskReport, TaskStatus,
+};
+use super::template::{Scope, Stage, Template, When};
+use crate::runtime::{
+    Artifact, Capabilities, Events, Report, Runtime, StageInput, StageOutput, Status,
+};
+use crate::transfer::{RegistryClient, Role, Transfer, TransferError};
+
+/// Live counters of an execution, for progress displays.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub planned: AtomicU64,
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+    pub bytes: Arc<AtomicU64>,
+}
+
+/// Events that also count finished items into a `Progress`.
+struct Counting {
+    inner: Arc<dyn Events>,
+    progress: Arc<Progress>,
+}
+
+impl Events for Counting {
+    fn log(&self, scope: &str, level: crate::runtime::Level, message: &str) {
+        self.inner.log(scope, level, message);
+    }
+
+    fn progress(&self, items: u64) {
+        self.progress.done.fetch_add(items, Ordering::Relaxed);
+    }
+}
+
+/// Shared by all executions of a process.
+pub struct Runner {
+    runtime: Arc<Runtime>,
+    /// Bounds concurrent blob copies across the process.
+    blob_permits: Arc<Semaphore>,
+    notify_http: reqwest::Client,
+}
+
+/// Concurrent blob copies by default: enough to saturate a registry's
+/// ingest on a small machine without thrashing it.
+pub const DEFAULT_BLOB_CONCURRENCY: usize = 8;
+
+struct Task {
+    artifact: Artifact,
+    records: Vec<StageRecord>,
+    status: TaskStatus,
+    error: Option<String>,
+}
+
+impl Task {
+    fn new(artifact: Artifact) -> Self {
+        Self {
+            artifact,
+            records: Vec::new(),
+            status: TaskStatus::Succeeded,
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        if self.status != TaskStatus::Failed {
+            self.status = TaskStatus::Failed;
+            self.error = Some(why);
+        }
+    }
+
+    fn label(&self) -> String {
+        let a = &self.artifact;
+        match (&a.tag, &a.digest) {
+            (Some(t), _) => format!("{}:{t}", a.repository),
+            (None, Some(d)) => format!("{}@{d}", a.repository),
+            _ => a.repository.clone(),
+        }
+    }
+}
+
+/// Everything one stage invocation needs besides its resources.
+struct Call<'a> {
+    execution_id: &'a str,
+    policy: &'a Policy,
+    transfer: &'a Arc<Transfer>,
+    events: &'a Arc<dyn Events>,
+}
+
+impl Runner {
+    pub fn new(runtime: Arc<Runtime>, blob_concurrency: usize) -> Self {
+        Self {
+            runtime,
+            blob_permits: Arc::new(Semaphore::new(blob_concurrency.max(1))),
+            notify_http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn run(
+        &self,
+        execution_id: &str,
+        policy: &Policy,
+        template: &Template,
+        events: Arc<dyn Events>,
+        progress: Arc<Progress>,
+    ) -> Result<ExecutionReport, TransferError> {
+        let started = Instant::now();
+        let source = Arc::new(RegistryClient::new(Role::Source, policy.source.clone())?);
+        let target = Arc::new(RegistryClient::new(Role::Target, policy.target.clone())?);
+        let transfer = Arc::new(Transfer::new(
+            source,
+            target,
+            self.blob_permits.clone(),
+            progress.bytes.clone(),
+        ));
+        let events: Arc<dyn Events> = Arc::new(Counting {
+            inner: events,
+            progress: progress.clone(),
+        });
+        let call = Call {
+            execution_id,
+            policy,
+            transfer: &transfer,
+            events: &events,
+        };
+
+        let mut exec_records: Vec<StageRecord> = Vec::new();
+        let mut tasks: Vec<Task> = Vec::new();
+        let mut exec_failed = false;
+        let mut listed = false;
+        for (index, stage) in template.stages.iter().enumerate() {
+            match stage.scope {
+                Scope::Execution => {
+                    let any_failed =
+                        exec_failed || tasks.iter().any(|t| t.status == TaskStatus::Failed);
+                    let runs = match stage.when {
+                        When::OnSuccess => !exec_failed,
+                        When::Always => true,
+                        When::OnFailure => any_failed,
+                    };
+                    if !runs {
+                        exec_records.push(not_run(stage, "not run: an earlier stage failed"));
+                        continue;
+                    }
+                    let resources: Vec<Artifact> = tasks
+                        .iter()
+                        .filter(|t| {
+                            stage.when != When::OnSuccess || t.status == TaskStatus::Succeeded
+                        })
+                        .map(|t| t.artifact.clone())
+                        .collect();
+                    let previous =
+                        execution_previous(&exec_records, &tasks, &template.stages[..index]);
+                    let (record, output) = self
+                        .invoke(&call, stage, "execution", resources, previous)
+                        .await;
+                    exec_records.push(record);
+                    match output {
+                        Ok(out) if !listed => {
+                            listed = true;
+                            tasks = out.resources.into_iter().map(Task::new).collect();
+                            progress
+                                .planned
+                                .store(tasks.len() as u64, Ordering::Relaxed);
+                        }
+                        Ok(out) if stage.when == When::OnSuccess => {
+                            merge(&mut tasks, out.resources, &stage.name)
+                        }
+                        Ok(_) => {}
+                        Err(why) => {
+                            exec_failed = true;
+                            for t in tasks
+                                .iter_mut()
+                                .filter(|t| t.status == TaskStatus::Succeeded)
+                            {
+                                t.fail(format!("stage {} failed: {why}", stage.name));
+                            }
+                        }
+                    }
+                }
+                Scope::Artifact => {
+                    let taken = std::mem::take(&mut tasks);
+                    let mut done: Vec<(usize, Task)> =
+                        futures::stream::iter(taken.into_iter().enumerate())
+                            .map(|(i, mut task)| {
+                                let call = &call;
+                                let progress = &progress;
+                                async move {
+                                    let runs = match stage.when {
+                                        When::OnSuccess => {
+                                            task.status == TaskStatus::Succeeded && !exec_failed
+                                        }
+                                        When::Always => task.status != TaskStatus::Skipped,
+                                        When::OnFailure => task.status == TaskStatus::Failed,
+                                    };
+                                    if !runs {
+                                        let why = match task.status {
+                                            TaskStatus::Skipped => "not run: artifact filtered out",
+                                            _ => "not run: an earlier stage failed",
+                                        };
+                                        task.records.push(not_run(stage, why));
+                                        return (i, task);
+                                    }
+                                    let label = task.label();
+                                    let (record, output) = self
+                                        .invoke(
+                                            call,
+                                            stage,
+                                            &label,
+                                            vec![task.artifact.clone()],
+                                            task_previous(&task),
+                                        )
+                                        .await;
+                                    task.records.push(record);
+                                    match output {
+                                        Ok(mut out) => match out.resources.len() {
+                                            0 => task.status = TaskStatus::Skipped,
+                                            _ => task.artifact = out.resources.swap_remove(0),
+                                        },
+                                        Err(why) => {
+                                            task.fail(format!("stage {}: {why}", stage.name));
+                                            progress.failed.fetch_add(1, Ordering::Relaxed);
+                                        }
+                                    }
+                                    (i, task)
+                                }
+                            })
+                            .buffer_unordered(stage.concurrency)
+                            .collect()
+                            .await;
+                    done.sort_by_key(|(i, _)| *i);
+                    tasks = done.into_iter().map(|(_, t)| t).collect();
+                }
+            }
+        }
+
+        let status = if exec_failed || tasks.iter().any(|t| t.status == TaskStatus::Failed) {
+            ExecutionStatus::Failed
+        } else {
+            ExecutionStatus::Succeeded
+        };
+        Ok(ExecutionReport {
+            id: execution_id.to_string(),
+            template: template.name.clone(),
+            status,
+            stages: exec_records,
+            tasks: tasks.into_iter().map(task_report).collect(),
+            bytes: progress.bytes.load(Ordering::Relaxed),
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Invokes a stage with retries; returns its record and its output, or
+    /// why it failed.
+    async fn invoke(
+        &self,
+        call: &Call<'_>,
+        stage: &Stage,
+        label: &str,
+        resources: Vec<Artifact>,
+        previous: Vec<Report>,
+    ) -> (StageRecord, Result<StageOutput, String>) {
+        let started = Instant::now();
+        let mut attempts = 0;
+        let mut record = StageRecord::not_run(&stage.name, &stage.function.reference, "");
+        record.messages.clear();
+        loop {
+            attempts += 1;
+            let caps = Arc::new(Capabilities {
+                transfer: Some(call.transfer.clone()),
+                notify_urls: stage
+                    .params
+                    .iter()
+                    .filter(|(_, v)| v.starts_with("http://") || v.starts_with("https://"))
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                notify_http: self.notify_http.clone(),
+                events: call.events.clone(),
+                scope: format!("{} {label}", stage.name),
+            });
+            let input = StageInput {
+                execution_id: call.execution_id.to_string(),
+                stage: stage.name.clone(),
+                policy: call.policy.view(),
+                resources: resources.clone(),
+                params: stage.params.clone(),
+                previous: previous.clone(),
+            };
+            let result = self
+                .runtime
+                .run(&stage.function, caps, input, stage.timeout)
+                .await;
+            record.attempts = attempts;
+            record.duration_ms = started.elapsed().as_millis() as u64;
+            let why = match result {
+                Ok(Ok(out)) => {
+                    record.counts = out.counts.iter().cloned().collect::<BTreeMap<_, _>>();
+                    record.bytes = out.bytes;
+                    record.messages = out.messages.clone();
+                    record.outcome = match out.status {
+                        Status::Succeeded => Outcome::Succeeded,
+                        Status::Skipped => Outcome::Skipped,
+                        Status::Failed => Outcome::Failed,
+                    };
+                    if out.status != Status::Failed {
+                        return (record, Ok(out));
+                    }
+                    let why = out
+                        .messages
+                        .last()
+                        .cloned()
+                        .unwrap_or_else(|| "the stage reported failure".into());
+                    record.error = Some(why.clone());
+                    return (record, Err(why));
+                }
+                Ok(Err(e)) if e.retryable && attempts <= stage.retries.count => {
+                    let wait = stage
+                        .retries
+                        .backoff
+                        .saturating_mul(1 << (attempts - 1).min(10));
+                    call.events.log(
+                        &format!("{} {label}", stage.name),
+                        crate::runtime::Level::Warn,
+                        &format!(
+                            "attempt {attempts} failed ({}); retrying in {wait:?}",
+                            e.message
+                        ),
+                    );
+                    tokio::time::sleep(wait.min(Duration::from_secs(300))).await;
+                    continue;
+                }
+                Ok(Err(e)) => format!("{:?}: {}", e.kind, e.message).to_lowercase_kind(),
+                Err(e) => format!("function {} {e}", stage.function.reference),
+            };
+            record.outcome = Outcome::Failed;
+            record.error = Some(why.clone());
+            return (record, Err(why));
+        }
+    }
+}
+
+/// `NotFound: ...` -> `not-found: ...`, matching the WIT spelling.
+trait KindSpelling {
+    fn to_lowercase_kind(self) -> String;
+}
+
+impl KindSpelling for String {
+    fn to_lowercase_kind(self) -> String {
+        match self.split_once(": ") {
+            Some((kind, rest)) => {
+                let mut k = String::new();
+                for (i, c) in kind.chars().enumerate() {
+                    if c.is_uppercase() && i > 0 {
+                        k.push('-');
+                    }
+                    k.push(c.to_ascii_lowercase());
+                }
+                format!("{k}: {rest}")
+            }
+            None => self,
+        }
+    }
+}
+
+fn not_run(stage: &Stage, why: &str) -> StageRecord {
+    StageRecord::not_run(&stage.name, &stage.function.reference, why)
+}
+
+fn to_report(r: &StageRecord) -> Report {
+    Report {
+        stage: r.stage.clone(),
+        function: r.function.clone(),
+        status: match r.outcome {
+            Outcome::Succeeded => Status::Succeeded,
+            Outcome::Skipped | Outcome::NotRun => Status::Skipped,
+            Outcome::Failed => Status::Failed,
+        },
+        counts: r.counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        bytes: r.bytes,
+        messages: r.messages.iter().cloned().chain(r.error.clone()).collect(),
+    }
+}
+
+fn task_previous(task: &Task) -> Vec<Report> {
+    task.records.iter().map(to_report).collect()
+}
+
+/// For an execution-scoped stage: the execution's own records, and one
+/// aggregate per artifact-scoped stage so far.
+fn execution_previous(exec: &[StageRecord], tasks: &[Task], before: &[Stage]) -> Vec<Report> {
+    let mut out: Vec<Report> = Vec::new();
+    let mut exec_iter = exec.iter();
+    for (i, stage) in before.iter().enumerate() {
+        if stage.scope == Scope::Execution {
+            if let Some(r) = exec_iter.next() {
+                out.push(to_report(r));
+            }
+            continue;
+        }
+        let artifact_index = before[..i]
+            .iter()
+            .filter(|s| s.scope == Scope::Artifact)
+            .count();
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let (mut bytes, mut failed, mut messages) = (0, 0u64, Vec::new());
+        for t in tasks {
+            let Some(r) = t.records.get(artifact_index) else {
+                continue;
+            };
+            for (k, v) in &r.counts {
+                *counts.entry(k.clone()).or_default() += v;
+            }
+            bytes += r.bytes;
+            if r.outcome == Outcome::Failed {
+                failed += 1;
+                if messages.len() < 20 {
+                    messages.push(format!(
+                        "{}: {}",
+                        t.label(),
+                        r.error.clone().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        counts.insert("artifacts-failed".into(), failed);
+        out.push(Report {
+            stage: stage.name.clone(),
+            function: stage.function.reference.clone(),
+            status: if failed > 0 {
+                Status::Failed
+            } else {
+                Status::Succeeded
+            },
+            counts: counts.into_iter().collect(),
+            bytes,
+            messages,
+        });
+    }
+    out
+}
+
+fn key(a: &Artifact) -> (String, Option<String>, Option<String>) {
+    (a.repository.clone(), a.tag.clone(), a.digest.clone())
+}
+
+/// Takes an execution-scoped stage's output as the new artifact set,
+/// keeping each surviving artifact's history.
+fn merge(tasks: &mut Vec<Task>, resources: Vec<Artifact>, stage: &str) {
+    let mut by_key: BTreeMap<_, Artifact> = resources.into_iter().map(|a| (key(&a), a)).collect();
+    for t in tasks
+        .iter_mut()
+        .filter(|t| t.status == TaskStatus::Succeeded)
+    {
+        match by_key.remove(&key(&t.artifact)) {
+            Some(a) => t.artifact = a,
+            None => {
+                t.status = TaskStatus::Skipped;
+                t.error = Some(format!("dropped by stage {stage}"));
+            }
+        }
+    }
+    tasks.extend(by_key.into_values().map(Task::new));
+}
+
+fn task_report(t: Task) -> TaskReport {
+    TaskReport {
+        repository: t.artifact.repository,
+        target_repository: t.artifact.target_repository,
+        tag: t.artifact.tag,
+        digest: t.artifact.digest,
+        status: t.status,
+        error: t.error,
+        stages: t.records,
+    }
+}

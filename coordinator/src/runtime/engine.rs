@@ -1,0 +1,133 @@
+//! Engine set-up after wasmtime's fast-instantiation recipe: pooling
+//! allocator when the address space allows it, epoch interruption with a
+//! ticker, and compiled code cached on disk by component digest and engine.
+
+use std::hash::{Hash as _, Hasher as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::RuntimeConfig;
+
+/// Epoch tick: the granularity of deadlines and of a guest's yields.
+pub const TICK: Duration = Duration::from_millis(10);
+
+pub fn build(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
+    let mut base = Config::new();
+    base.wasm_component_model(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true);
+
+    let mut pool = PoolingAllocationConfig::new();
+    let n = config.max_instances;
+    // A Rust wasip2 component holds a few core instances (its module, the
+    // WASI adapter, shims) and two memories; leave headroom.
+    pool.total_component_instances(n)
+        .total_core_instances(n * 8)
+        .total_memories(n * 4)
+        .total_tables(n * 8)
+        .total_stacks(n)
+        .max_memory_size(config.memory_cap);
+    let mut pooled = base.clone();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok((engine, true)),
+        Err(e) => {
+            // Typically a small virtual address space (ulimit -v): fall back.
+            tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand allocation");
+            Ok((Engine::new(&base)?, false))
+        }
+    }
+}
+
+/// `$FERRY_CACHE_DIR`, else `$XDG_CACHE_HOME/ferry`, else `~/.cache/ferry`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("FERRY_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(d).join("ferry"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("ferry"))
+}
+
+/// Loads precompiled code for this digest and engine, or compiles and
+/// stores it. A corrupt or stale cache entry is recompiled, never fatal.
+pub fn compile_cached(
+    engine: &Engine,
+    dir: Option<&Path>,
+    digest: &str,
+    bytes: &[u8],
+) -> anyhow::Result<Component> {
+    let Some(dir) = dir else {
+        return Ok(Component::new(engine, bytes)?);
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let hex = digest.trim_start_matches("sha256:");
+    let path = dir
+        .join("components")
+        .join(format!("{hex}-{:016x}.cwasm", h.finish()));
+    if path.exists() {
+        // SAFETY: the file was written by `Component::serialize` of an engine
+        // with the same compatibility hash, into Ferry's own cache directory.
+        #[allow(unsafe_code)]
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(c) => return Ok(c),
+            Err(e) => tracing::warn!("recompiling {digest}: cached code unusable: {e:#}"),
+        }
+    }
+    let component = Component::new(engine, bytes)?;
+    if let Err(e) = store(&path, &component.serialize()?) {
+        tracing::warn!("cannot cache compiled {digest} in {}: {e}", path.display());
+    }
+    Ok(component)
+}
+
+fn store(path: &Path, code: &[u8]) -> std::io::Result<()> {
+    let parent = path.parent().expect("cache path has a parent");
+    std::fs::create_dir_all(parent)?;
+    let tmp = tempfile_in(parent)?;
+    std::fs::write(&tmp, code)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<PathBuf> {
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Ok(dir.join(format!(".tmp-{}-{nonce}", std::process::id())))
+}
+
+/// Advances the engine's epoch every tick until dropped.
+pub struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    pub fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("ferry-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn epoch ticker");
+        Self { stop }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

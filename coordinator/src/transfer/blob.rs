@@ -1,0 +1,507 @@
+//! Blob copies: HEAD at the target, else mount from a repository that has
+//! it, else stream it from the source (monolithic or chunked). Bytes never
+//! sit whole in memory, and the digest is checked before the last byte is
+//! released to the target, so a corrupt blob never completes an upload.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt as _};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, LOCATION};
+use reqwest::{Method, StatusCode};
+use sha2::Digest as _;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use super::client::RegistryClient;
+use super::error::{Kind, TransferError};
+use super::ledger::Ledger;
+
+/// Chunk size when a chunked upload does not say: Harbor's 10 MB.
+pub const DEFAULT_CHUNK: u64 = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMode {
+    Monolithic,
+    Chunked,
+}
+
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    pub mode: UploadMode,
+    pub chunk_size: u64,
+    pub mount_from: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobAction {
+    Present,
+    Mounted,
+    Uploaded,
+}
+
+#[derive(Debug, Clone)]
+pub struct BlobOutcome {
+    pub digest: String,
+    pub action: BlobAction,
+    pub bytes: u64,
+}
+
+/// A blob to copy.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub digest: String,
+    pub size: u64,
+}
+
+/// The data plane of one execution.
+pub struct Transfer {
+    source: Arc<RegistryClient>,
+    target: Arc<RegistryClient>,
+    ledger: Ledger,
+    /// Bounds concurrent blob copies (shared across executions if wanted).
+    permits: Arc<Semaphore>,
+    /// Bytes streamed so far, for progress.
+    bytes: Arc<AtomicU64>,
+}
+
+impl Transfer {
+    pub fn new(
+        source: Arc<RegistryClient>,
+        target: Arc<RegistryClient>,
+        permits: Arc<Semaphore>,
+        bytes: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            source,
+            target,
+            ledger: Ledger::default(),
+            permits,
+            bytes,
+        }
+    }
+
+    pub fn source(&self) -> &Arc<RegistryClient> {
+        &self.source
+    }
+
+    pub fn target(&self) -> &Arc<RegistryClient> {
+        &self.target
+    }
+
+    /// Makes every blob present in `dst_repo`, concurrently; answers in order.
+    pub async fn copy_blobs(
+        &self,
+        src_repo: &str,
+        dst_repo: &str,
+        blobs: Vec<Blob>,
+        opts: &CopyOptions,
+    ) -> Vec<Result<BlobOutcome, TransferError>> {
+        let parallel = self.permits.available_permits().max(1);
+        futures::stream::iter(blobs)
+            .map(|b| self.copy_one(src_repo, dst_repo, b, opts))
+            .buffered(parallel)
+            .collect()
+            .await
+    }
+
+    async fn copy_one(
+        &self,
+        src_repo: &str,
+        dst_repo: &str,
+        blob: Blob,
+        opts: &CopyOptions,
+    ) -> Result<BlobOutcome, TransferError> {
+        if !blob.digest.starts_with("sha256:") || blob.digest.len() != 71 {
+            return Err(TransferError::new(
+                Kind::Invalid,
+                format!("blob {}: only sha256 digests are supported", blob.digest),
+            ));
+        }
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| TransferError::new(Kind::Internal, "transfer shut down"))?;
+        let present = |digest: &str| BlobOutcome {
+            digest: digest.to_string(),
+            action: BlobAction::Present,
+            bytes: 0,
+        };
+        if self.exists(dst_repo, &blob.digest).await? {
+            self.ledger.note(&blob.digest, dst_repo);
+            return Ok(present(&blob.digest));
+        }
+        // The first artifact to need this digest copies it; the others wait
+        // for that copy, then mount from wherever it landed.
+        let cell = self.ledger.cell(&blob.digest);
+        let mut mine = None;
+        let holder = cell
+            .get_or_try_init(|| async {
+                let outcome = self
+                    .mount_or_upload(src_repo, dst_repo, &blob, opts, &opts.mount_from)
+                    .await?;
+                mine = Some(outcome);
+                Ok::<_, TransferError>(dst_repo.to_string())
+            })
+            .await?
+            .clone();
+        if let Some(outcome) = mine {
+            return Ok(outcome);
+        }
+        if holder == dst_repo {
+            return Ok(present(&blob.digest));
+        }
+        self.mount_or_upload(
+            src_repo,
+            dst_repo,
+            &blob,
+            opts,
+            std::slice::from_ref(&holder),
+        )
+        .await
+    }
+
+    async fn exists(&self, repo: &str, digest: &str) -> Result<bool, TransferError> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let url = self.target.url(&path)?;
+        let resp = self
+            .target
+            .execute(Method::HEAD, url, HeaderMap::new(), None)
+            .await?;
+        match resp.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(TransferError::from_status(
+                s.as_u16(),
+                format!("{} HEAD {path}", self.target.who()),
+                &[],
+            )),
+        }
+    }
+
+    async fn mount_or_upload(
+        &self,
+        src_repo: &str,
+        dst_repo: &str,
+        blob: &Blob,
+        opts: &CopyOptions,
+        candidates: &[String],
+    ) -> Result<BlobOutcome, TransferError> {
+        let mut session = None;
+        for from in candidates.iter().filter(|r| r.as_str() != dst_repo).take(3) {
+            let path = format!(
+                "/v2/{dst_repo}/blobs/uploads/?mount={}&from={from}",
+                blob.digest
+            );
+            let url = self.target.url(&path)?;
+            let resp = self
+                .target
+                .execute(Method::POST, url, HeaderMap::new(), Some(Bytes::new()))
+                .await?;
+            match resp.status() {
+                StatusCode::CREATED => {
+                    return Ok(BlobOutcome {
+                        digest: blob.digest.clone(),
+                        action: BlobAction::Mounted,
+                        bytes: 0,
+                    });
+                }
+                // The registry could not mount but opened an upload instead.
+                StatusCode::ACCEPTED => {
+                    session = Some(self.location_of(&resp, &path)?);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let location = match session {
+            Some(l) => l,
+            None => self.start_upload(dst_repo).await?,
+        };
+        let bytes = self
+            .upload(src_repo, dst_repo, blob, opts, location)
+            .await?;
+        Ok(BlobOutcome {
+            digest: blob.digest.clone(),
+            action: BlobAction::Uploaded,
+            bytes,
+        })
+    }
+
+    async fn start_upload(&self, dst_repo: &str) -> Result<Url, TransferError> {
+        let path = format!("/v2/{dst_repo}/blobs/uploads/");
+        let url = self.target.url(&path)?;
+        let resp = self
+            .target
+            .execute(Method::POST, url, HeaderMap::new(), Some(Bytes::new()))
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(TransferError::from_status(
+                status,
+                format!("{} POST {path}", self.target.who()),
+                &body,
+            ));
+        }
+        self.location_of(&resp, &path)
+    }
+
+    fn location_of(&self, resp: &reqwest::Response, path: &str) -> Result<Url, TransferError> {
+        let loc = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                TransferError::new(
+                    Kind::Rejected,
+                    format!(
+                        "{} {path}: upload answer has no Location",
+                        self.target.who()
+                    ),
+                )
+            })?;
+        self.target.location(loc)
+    }
+
+    /// Streams the blob from the source into the open upload session.
+    async fn upload(
+        &self,
+        src_repo: &str,
+        dst_repo: &str,
+        blob: &Blob,
+        opts: &CopyOptions,
+        location: Url,
+    ) -> Result<u64, TransferError> {
+        let src_path = format!("/v2/{src_repo}/blobs/{}", blob.digest);
+        let url = self.source.url(&src_path)?;
+        let resp = self
+            .source
+            .execute(Method::GET, url, HeaderMap::new(), None)
+            .await?;
+        if resp.status() != StatusCode::OK {
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(TransferError::from_status(
+                status,
+                format!("{} GET {src_path}", self.source.who()),
+                &body,
+            ));
+        }
+        let who = format!("{} GET {src_path}", self.source.who());
+        let stream = verified(resp.bytes_stream(), blob.clone(), who, self.bytes.clone());
+        let push_scopes = vec![format!("repository:{dst_repo}:pull,push")];
+        let authz = self.target.authorization(&push_scopes).await?;
+        match opts.mode {
+            UploadMode::Monolithic => {
+                self.put_whole(dst_repo, blob, location, stream, authz)
+                    .await?
+            }
+            UploadMode::Chunked => {
+                let chunk = if opts.chunk_size == 0 {
+                    DEFAULT_CHUNK
+                } else {
+                    opts.chunk_size
+                };
+                self.put_chunked(dst_repo, blob, location, stream, authz, chunk)
+                    .await?
+            }
+        }
+        Ok(blob.size)
+    }
+
+    async fn put_whole(
+        &self,
+        dst_repo: &str,
+        blob: &Blob,
+        mut location: Url,
+        stream: VerifiedStream,
+        authz: Option<String>,
+    ) -> Result<(), TransferError> {
+        location
+            .query_pairs_mut()
+            .append_pair("digest", &blob.digest);
+        let mut req = self
+            .target
+            .http()
+            .put(location)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, blob.size)
+            .body(reqwest::Body::wrap_stream(stream));
+        if let Some(a) = authz {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
+        let what = format!(
+            "{} PUT /v2/{dst_repo}/blobs/uploads/…?digest={}",
+            self.target.who(),
+            blob.digest
+        );
+        let resp = req.send().await.map_err(|e| stream_error(&what, e))?;
+        expect(resp, StatusCode::CREATED, &what).await.map(|_| ())
+    }
+
+    async fn put_chunked(
+        &self,
+        dst_repo: &str,
+        blob: &Blob,
+        mut location: Url,
+        mut stream: VerifiedStream,
+        authz: Option<String>,
+        chunk: u64,
+    ) -> Result<(), TransferError> {
+        let chunk = usize::try_from(chunk).unwrap_or(usize::MAX);
+        let what = format!(
+            "{} /v2/{dst_repo}/blobs/uploads/ (chunked {})",
+            self.target.who(),
+            blob.digest
+        );
+        let mut buf = BytesMut::new();
+        let mut offset = 0u64;
+        let mut done = false;
+        while !done {
+            match stream.next().await {
+                Some(Ok(b)) => buf.extend_from_slice(&b),
+                Some(Err(e)) => return Err(e),
+                None => done = true,
+            }
+            while buf.len() >= chunk || (done && !buf.is_empty()) {
+                let part = buf.split_to(chunk.min(buf.len())).freeze();
+                let end = offset + part.len() as u64 - 1;
+                let mut req = self
+                    .target
+                    .http()
+                    .patch(location.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_RANGE, format!("{offset}-{end}"))
+                    .header(CONTENT_LENGTH, part.len())
+                    .body(part);
+                if let Some(a) = &authz {
+                    req = req.header(reqwest::header::AUTHORIZATION, a);
+                }
+                let resp = req.send().await.map_err(|e| stream_error(&what, e))?;
+                let resp = expect(resp, StatusCode::ACCEPTED, &what).await?;
+                let loc = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| {
+                        TransferError::new(
+                            Kind::Rejected,
+                            format!("{what}: PATCH answer has no Location"),
+                        )
+                    })?;
+                location = self.target.location(loc)?;
+                offset = end + 1;
+            }
+        }
+        location
+            .query_pairs_mut()
+            .append_pair("digest", &blob.digest);
+        let mut req = self.target.http().put(location).header(CONTENT_LENGTH, 0);
+        if let Some(a) = &authz {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
+        let resp = req.send().await.map_err(|e| stream_error(&what, e))?;
+        expect(resp, StatusCode::CREATED, &what).await.map(|_| ())
+    }
+}
+
+async fn expect(
+    resp: reqwest::Response,
+    want: StatusCode,
+    what: &str,
+) -> Result<reqwest::Response, TransferError> {
+    if resp.status() == want {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(TransferError::from_status(status, what, &body))
+}
+
+/// A failed upload request. When our own digest check aborted the body, the
+/// cause says so; otherwise it is a transport failure.
+fn stream_error(what: &str, e: reqwest::Error) -> TransferError {
+    let mut source: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(s) = source {
+        if let Some(t) = s.downcast_ref::<TransferError>() {
+            return t.clone();
+        }
+        source = s.source();
+    }
+    TransferError::new(Kind::Unavailable, format!("{what}: {e}"))
+}
+
+type VerifiedStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransferError>> + Send>>;
+
+/// Passes bytes through while hashing them; fails before releasing the last
+/// chunk if the size or the sha256 does not match the descriptor.
+fn verified<S>(inner: S, blob: Blob, who: String, counter: Arc<AtomicU64>) -> VerifiedStream
+where
+    S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+{
+    struct State<S> {
+        inner: Pin<Box<S>>,
+        hasher: sha2::Sha256,
+        seen: u64,
+        finished: bool,
+    }
+    let state = State {
+        inner: Box::pin(inner),
+        hasher: sha2::Sha256::new(),
+        seen: 0,
+        finished: false,
+    };
+    Box::pin(futures::stream::unfold(state, move |mut st| {
+        let blob = blob.clone();
+        let who = who.clone();
+        let counter = counter.clone();
+        async move {
+            if st.finished {
+                return None;
+            }
+            let item = match st.inner.next().await {
+                Some(Ok(chunk)) => {
+                    st.seen += chunk.len() as u64;
+                    if st.seen > blob.size {
+                        Err(TransferError::new(
+                            Kind::Rejected,
+                            format!("{who}: more bytes than the descriptor's size {}", blob.size),
+                        ))
+                    } else {
+                        st.hasher.update(&chunk);
+                        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        if st.seen == blob.size {
+                            let got =
+                                format!("sha256:{}", hex::encode(st.hasher.clone().finalize()));
+                            if got != blob.digest {
+                                Err(TransferError::new(
+                                    Kind::Rejected,
+                                    format!(
+                                        "{who}: digest mismatch: got {got}, want {}",
+                                        blob.digest
+                                    ),
+                                ))
+                            } else {
+                                Ok(chunk)
+                            }
+                        } else {
+                            Ok(chunk)
+                        }
+                    }
+                }
+                Some(Err(e)) => Err(TransferError::new(Kind::Unavailable, format!("{who}: {e}"))),
+                None if st.seen < blob.size => Err(TransferError::new(
+                    Kind::Unavailable,
+                    format!("{who}: stream ended at {} of {} bytes", st.seen, blob.size),
+                )),
+                None => return None,
+            };
+            st.finished = item.is_err();
+            Some((item, st))
+        }
+    }))
+}

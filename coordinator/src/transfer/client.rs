@@ -1,0 +1,417 @@
+//! One registry as the host reaches it: its base URL, TLS policy, credentials
+//! and auth state. Stages only ever name a role; the host owns the client.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use url::Url;
+
+use super::auth::{Auth, parse_challenge, scopes_for};
+use super::error::{Kind, TransferError};
+use super::{MAX_DOCUMENT_BYTES, sha256_digest};
+
+/// Which of the policy's registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Source,
+    Target,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Source => "source",
+            Role::Target => "target",
+        })
+    }
+}
+
+/// A username and password (or token as password). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({}:***)", self.username)
+    }
+}
+
+impl FromStr for Credentials {
+    type Err = String;
+
+    /// `user:password`; the password may itself contain `:`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some((u, p)) if !u.is_empty() => Ok(Self {
+                username: u.into(),
+                password: p.into(),
+            }),
+            _ => Err("credentials must be USER:PASSWORD".into()),
+        }
+    }
+}
+
+/// A registry's address and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Scheme, host and port only; repository namespaces live in the policy.
+    pub url: Url,
+    /// Registry kind (`distribution`): which adapter functions serve it.
+    pub kind: String,
+    /// Allow plain HTTP and self-signed certificates.
+    pub insecure: bool,
+    pub credentials: Option<Credentials>,
+}
+
+impl Endpoint {
+    /// `http(s)://host[:port]`, checking that plain HTTP was allowed.
+    pub fn new(
+        url: &str,
+        insecure: bool,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, String> {
+        let url = Url::parse(url).map_err(|e| format!("{url}: not a URL: {e}"))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if insecure => {}
+            "http" => return Err(format!("{url}: plain HTTP needs --insecure")),
+            s => return Err(format!("{url}: scheme {s} is not http or https")),
+        }
+        if url.host_str().is_none() {
+            return Err(format!("{url}: no host"));
+        }
+        let mut base = url.clone();
+        base.set_path("/");
+        base.set_query(None);
+        base.set_fragment(None);
+        Ok(Self {
+            url: base,
+            kind: "distribution".into(),
+            insecure,
+            credentials,
+        })
+    }
+
+    /// The URL without a trailing slash, as stages and reports show it.
+    pub fn display_url(&self) -> String {
+        self.url.as_str().trim_end_matches('/').to_string()
+    }
+}
+
+/// A small HTTP request from a stage.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// A small HTTP response for a stage, with the body's digest.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub digest: String,
+}
+
+pub struct RegistryClient {
+    role: Role,
+    endpoint: Endpoint,
+    http: reqwest::Client,
+    auth: Auth,
+}
+
+impl RegistryClient {
+    pub fn new(role: Role, endpoint: Endpoint) -> Result<Self, TransferError> {
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(endpoint.insecure)
+            .connect_timeout(Duration::from_secs(10))
+            // A stalled peer fails the request instead of hanging the job.
+            .read_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TransferError::new(Kind::Internal, format!("HTTP client: {e}")))?;
+        Ok(Self {
+            role,
+            endpoint,
+            http,
+            auth: Auth::default(),
+        })
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// "source http://host:port", for messages.
+    pub fn who(&self) -> String {
+        format!("{} {}", self.role, self.endpoint.display_url())
+    }
+
+    /// Resolves a stage's path against the registry, refusing anything that
+    /// would leave it (absolute URLs, `//host`, `..` tricks).
+    pub fn url(&self, path: &str) -> Result<Url, TransferError> {
+        let bad = || {
+            TransferError::new(
+                Kind::Invalid,
+                format!("{}: path {path:?} must start with a single /", self.who()),
+            )
+        };
+        if !path.starts_with('/') || path.starts_with("//") {
+            return Err(bad());
+        }
+        let url = self.endpoint.url.join(path).map_err(|_| bad())?;
+        if url.origin() != self.endpoint.url.origin() {
+            return Err(bad());
+        }
+        Ok(url)
+    }
+
+    /// Resolves a `Location` header (absolute or relative) of this registry.
+    pub fn location(&self, location: &str) -> Result<Url, TransferError> {
+        let url = self.endpoint.url.join(location).map_err(|e| {
+            TransferError::new(
+                Kind::Rejected,
+                format!("{}: bad Location {location:?}: {e}", self.who()),
+            )
+        })?;
+        Ok(url)
+    }
+
+    /// Sends a stage's request and reads the (capped) body.
+    pub async fn send(&self, req: Request) -> Result<Response, TransferError> {
+        let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| {
+                TransferError::new(Kind::Invalid, format!("bad HTTP method {:?}", req.method))
+            })?;
+        let url = self.url(&req.path)?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in &req.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| TransferError::new(Kind::Invalid, format!("bad header name {k:?}")))?;
+            if name == reqwest::header::AUTHORIZATION {
+                continue; // the host owns auth
+            }
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                TransferError::new(Kind::Invalid, format!("bad value for header {k}"))
+            })?;
+            headers.append(name, value);
+        }
+        let resp = self
+            .execute(method.clone(), url, headers, req.body.map(Bytes::from))
+            .await?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let body = self.read_capped(resp, &method, &req.path).await?;
+        let digest = sha256_digest(&body);
+        Ok(Response {
+            status,
+            headers,
+            body,
+            digest,
+        })
+    }
+
+    async fn read_capped(
+        &self,
+        resp: reqwest::Response,
+        method: &reqwest::Method,
+        path: &str,
+    ) -> Result<Vec<u8>, TransferError> {
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                TransferError::new(
+                    Kind::Unavailable,
+                    format!("{} {method} {path}: reading body: {e}", self.who()),
+                )
+            })?;
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(TransferError::new(
+                    Kind::Rejected,
+                    format!(
+                        "{} {method} {path}: body over {} MiB; stages read documents, blobs go through copy-blobs",
+                        self.who(),
+                        MAX_DOCUMENT_BYTES >> 20
+                    ),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Sends a request with auth: proactively when the scheme is known, and
+    /// once more after a 401 challenge. `body` must be replayable.
+    pub async fn execute(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<reqwest::Response, TransferError> {
+        let path = url_path(&url);
+        let scopes = scopes_for(method.as_str(), &path);
+        let authz = self.authorization(&scopes).await?;
+        let resp = self
+            .attempt(
+                method.clone(),
+                url.clone(),
+                headers.clone(),
+                body.clone(),
+                authz.as_deref(),
+            )
+            .await?;
+        if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        let Some(challenge) = resp
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge)
+        else {
+            return Ok(resp);
+        };
+        if self.endpoint.credentials.is_none() && challenge == super::auth::Challenge::Basic {
+            return Ok(resp); // nothing to offer: the stage sees the 401
+        }
+        self.auth.learn(challenge).await;
+        let authz = self.authorization(&scopes).await?;
+        self.attempt(method, url, headers, body, authz.as_deref())
+            .await
+    }
+
+    /// The `Authorization` header for these scopes, once the registry has
+    /// said what it wants (before that, requests go out anonymous).
+    pub async fn authorization(&self, scopes: &[String]) -> Result<Option<String>, TransferError> {
+        if !self.auth.known().await {
+            return Ok(None);
+        }
+        self.auth
+            .header(
+                &self.http,
+                self.endpoint.credentials.as_ref(),
+                scopes,
+                &self.who(),
+            )
+            .await
+    }
+
+    async fn attempt(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        authz: Option<&str>,
+    ) -> Result<reqwest::Response, TransferError> {
+        let path = url_path(&url);
+        let mut req = self.http.request(method.clone(), url).headers(headers);
+        if let Some(a) = authz {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        req.send()
+            .await
+            .map_err(|e| self.transport_error(&method, &path, e))
+    }
+
+    /// A request that got no response: unreachable, reset, timed out.
+    pub fn transport_error(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        e: reqwest::Error,
+    ) -> TransferError {
+        let cause = std::error::Error::source(&e)
+            .and_then(|s| std::error::Error::source(s).or(Some(s)))
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| e.to_string());
+        let what = if e.is_connect() {
+            "unreachable"
+        } else if e.is_timeout() {
+            "timed out"
+        } else {
+            "failed"
+        };
+        TransferError::new(
+            Kind::Unavailable,
+            format!("{} {method} {path}: {what}: {cause}", self.who()),
+        )
+    }
+
+    /// The raw client, for streaming bodies (blob transfer).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+fn url_path(url: &Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_requires_insecure_for_plain_http() {
+        assert!(
+            Endpoint::new("http://127.0.0.1:5000", false, None)
+                .unwrap_err()
+                .contains("--insecure")
+        );
+        let e = Endpoint::new("http://127.0.0.1:5000/ns/x", true, None).unwrap();
+        assert_eq!(e.display_url(), "http://127.0.0.1:5000");
+        assert!(Endpoint::new("ftp://x", true, None).is_err());
+    }
+
+    #[test]
+    fn paths_cannot_leave_the_registry() {
+        let c = RegistryClient::new(
+            Role::Source,
+            Endpoint::new("http://127.0.0.1:5000", true, None).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.url("/v2/a/manifests/b").unwrap().as_str(),
+            "http://127.0.0.1:5000/v2/a/manifests/b"
+        );
+        assert!(c.url("//evil:1/v2/").is_err());
+        assert!(c.url("http://evil:1/v2/").is_err());
+        assert!(c.url("v2/").is_err());
+    }
+
+    #[test]
+    fn credentials_parse_and_never_print() {
+        let c: Credentials = "bob:pa:ss".parse().unwrap();
+        assert_eq!(c.password, "pa:ss");
+        assert!(!format!("{c:?}").contains("pa:ss"));
+        assert!("nocolon".parse::<Credentials>().is_err());
+    }
+}

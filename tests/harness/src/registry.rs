@@ -1,0 +1,317 @@
+//! Real distribution registries (`docker-registry serve`) for tests.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tempfile::TempDir;
+
+use crate::client::{AsClient, Client};
+use crate::token::TokenServer;
+
+/// How long [`Registry::start`] waits for `GET /v2/` to answer.
+pub const START_DEADLINE: Duration = Duration::from_secs(10);
+/// Environment variable overriding the registry binary (default `docker-registry`).
+pub const BINARY_ENV: &str = "FERRY_DOCKER_REGISTRY";
+
+/// Service name the token-auth registries expect in tokens.
+pub const TOKEN_SERVICE: &str = "ferry-test-registry";
+/// Issuer the token-auth registries trust.
+pub const TOKEN_ISSUER: &str = "ferry-test-issuer";
+
+/// Authentication a test registry requires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// Anonymous access.
+    None,
+    /// htpasswd (bcrypt) Basic auth.
+    Basic {
+        /// User name.
+        user: String,
+        /// Password.
+        pass: String,
+    },
+    /// Distribution token auth, backed by a [`TokenServer`] owned by the registry.
+    Token {
+        /// User name accepted by the token server.
+        user: String,
+        /// Password accepted by the token server.
+        pass: String,
+    },
+}
+
+impl Auth {
+    /// Basic auth with the given credentials.
+    pub fn basic(user: &str, pass: &str) -> Auth {
+        Auth::Basic {
+            user: user.into(),
+            pass: pass.into(),
+        }
+    }
+
+    /// Token auth with the given credentials.
+    pub fn token(user: &str, pass: &str) -> Auth {
+        Auth::Token {
+            user: user.into(),
+            pass: pass.into(),
+        }
+    }
+}
+
+fn binary() -> String {
+    std::env::var(BINARY_ENV).unwrap_or_else(|_| "docker-registry".to_string())
+}
+
+/// True when the `docker-registry` binary (or `$FERRY_DOCKER_REGISTRY`) can be run.
+pub fn docker_registry_available() -> bool {
+    Command::new(binary())
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A running `docker-registry serve` child process with its storage in a temp dir.
+/// Dropping it kills and reaps the process, stops its token server and removes the dir.
+pub struct Registry {
+    // Field order is drop order: process first, then the token server, then files.
+    child: Option<Child>,
+    token: Option<TokenServer>,
+    port: u16,
+    auth: Auth,
+    log_path: PathBuf,
+    dir: TempDir,
+}
+
+impl Registry {
+    /// Starts a registry, panicking with the registry's log tail if it fails.
+    pub fn start(auth: Auth) -> Registry {
+        Self::try_start(auth, "").unwrap_or_else(|e| panic!("starting docker-registry: {e:#}"))
+    }
+
+    /// Starts a registry whose config gets `extra_yaml` appended at the top level
+    /// (e.g. a `notifications:` section); panics on failure.
+    pub fn start_with_config(auth: Auth, extra_yaml: &str) -> Registry {
+        Self::try_start(auth, extra_yaml)
+            .unwrap_or_else(|e| panic!("starting docker-registry: {e:#}"))
+    }
+
+    /// Starts a registry, returning an error (including the log tail) on failure.
+    /// Retries up to 3 times if the chosen port was taken meanwhile.
+    pub fn try_start(auth: Auth, extra_yaml: &str) -> Result<Registry> {
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_once(auth.clone(), extra_yaml) {
+                Ok(reg) => return Ok(reg),
+                Err(e) if format!("{e:#}").contains("address already in use") => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("loop ran"))
+    }
+
+    fn start_once(auth: Auth, extra_yaml: &str) -> Result<Registry> {
+        let dir = tempfile::Builder::new()
+            .prefix("ferry-registry-")
+            .tempdir()?;
+        let port = free_port()?;
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data)?;
+        let q = |p: &Path| serde_json::to_string(&p.to_string_lossy()).expect("string");
+
+        let mut token = None;
+        let auth_yaml = match &auth {
+            Auth::None => String::new(),
+            Auth::Basic { user, pass } => {
+                let htpasswd = dir.path().join("htpasswd");
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", user, pass])
+                    .output()
+                    .context("running htpasswd (apt-get install apache2-utils)")?;
+                if !out.status.success() {
+                    bail!("htpasswd failed: {}", String::from_utf8_lossy(&out.stderr));
+                }
+                std::fs::write(&htpasswd, &out.stdout)?;
+                format!(
+                    "auth:\n  htpasswd:\n    realm: ferry-basic-realm\n    path: {}\n",
+                    q(&htpasswd)
+                )
+            }
+            Auth::Token { user, pass } => {
+                let server = TokenServer::start(user, pass, TOKEN_SERVICE, TOKEN_ISSUER)?;
+                let yaml = format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    q(Path::new(&server.realm())),
+                    TOKEN_SERVICE,
+                    TOKEN_ISSUER,
+                    q(server.cert_path())
+                );
+                token = Some(server);
+                yaml
+            }
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: ferry-harness-secret\n{auth_yaml}{extra_yaml}\n",
+            q(&data)
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config)?;
+
+        let log_path = dir.path().join("registry.log");
+        let log = File::create(&log_path)?;
+        let child = Command::new(binary())
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawning {}", binary()))?;
+        let mut reg = Registry {
+            child: Some(child),
+            token,
+            port,
+            auth,
+            log_path,
+            dir,
+        };
+        reg.wait_ready()?;
+        Ok(reg)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + START_DEADLINE;
+        let expected = if self.auth == Auth::None { 200 } else { 401 };
+        let mut last = String::from("no answer");
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                bail!(
+                    "docker-registry exited early ({status}); log tail:\n{}",
+                    self.log_tail(40)
+                );
+            }
+            match probe(self.port) {
+                Ok(code) if code == expected => return Ok(()),
+                Ok(code) => last = format!("GET /v2/ answered {code}"),
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        bail!(
+            "docker-registry on port {} not ready after {:?} ({last}); log tail:\n{}",
+            self.port,
+            START_DEADLINE,
+            self.log_tail(40)
+        )
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:PORT`, as used in image references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The port the registry listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The auth mode this registry was started with.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// `(user, pass)` for Basic or Token auth, `None` for anonymous registries.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        match &self.auth {
+            Auth::None => None,
+            Auth::Basic { user, pass } | Auth::Token { user, pass } => {
+                Some((user.clone(), pass.clone()))
+            }
+        }
+    }
+
+    /// The token server of a token-auth registry.
+    pub fn token_server(&self) -> Option<&TokenServer> {
+        self.token.as_ref()
+    }
+
+    /// The temp dir holding config, storage (`data/`) and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Path of the registry's combined stdout/stderr log.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The last `lines` lines of the registry log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Whether the registry process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Kills and reaps the registry process (idempotent). Storage stays until drop.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl AsClient for Registry {
+    fn client(&self) -> Client {
+        Client::new(&self.url(), self.credentials())
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// One plain `GET /v2/` over a std socket; returns the HTTP status code.
+fn probe(port: u16) -> Result<u16> {
+    let timeout = Duration::from_millis(500);
+    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = [0u8; 64];
+    let n = stream.read(&mut buf)?;
+    let head = String::from_utf8_lossy(&buf[..n]);
+    head.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("bad HTTP answer {head:?}"))
+}
