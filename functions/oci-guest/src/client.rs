@@ -1,0 +1,624 @@
+//! The OCI distribution API over the host's `registry` interface. The host
+//! adds authentication and resolves paths against the registry's URL; every
+//! HTTP answer comes back as a response, and an `Err` means no answer.
+
+use crate::errors::{context, invalid, rejected, role_name, status_error};
+use crate::log;
+use crate::manifest::{self, Descriptor, Document, Kind, Manifest};
+use crate::registry::{self, Request, Response};
+use crate::{Role, WitError};
+use std::collections::HashSet;
+
+/// The value of header `name` (case-insensitive).
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// The path of the `rel="next"` link of a paginated listing, if any.
+/// Absolute URLs are reduced to their path and query.
+pub fn next_link(headers: &[(String, String)]) -> Option<String> {
+    for (k, v) in headers {
+        if !k.eq_ignore_ascii_case("link") {
+            continue;
+        }
+        for link in v.split(',') {
+            let mut parts = link.split(';');
+            let target = parts.next()?.trim();
+            let is_next = parts.any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if !is_next {
+                continue;
+            }
+            let url = target.strip_prefix('<')?.strip_suffix('>')?;
+            let path = match url.find("://") {
+                Some(i) => {
+                    let rest = &url[i + 3..];
+                    rest.find('/').map_or("/", |j| &rest[j..])
+                }
+                None => url,
+            };
+            if path.is_empty() {
+                return None;
+            }
+            return Some(if path.starts_with('/') {
+                path.to_owned()
+            } else {
+                format!("/{path}")
+            });
+        }
+    }
+    None
+}
+
+/// Checks a repository name against the distribution grammar (lowercase
+/// alphanumeric components separated by `.`, `_`, `__`, `-`), so it is safe in a path.
+pub fn check_repository(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name.split('/').all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && c.as_bytes()[0].is_ascii_alphanumeric()
+                && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a valid repository name"))
+    }
+}
+
+/// Checks a tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    let b = tag.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{tag:?} is not a valid tag"))
+    }
+}
+
+/// Whether a reference is a digest rather than a tag.
+pub fn is_digest(reference: &str) -> bool {
+    reference.contains(':')
+}
+
+/// A manifest as the registry served it.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// `sha256:<hex>` of the body, computed by the host.
+    pub digest: String,
+    /// The `Content-Type` it was served with.
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    /// Parses it; a malformed manifest is an `invalid` error naming it.
+    pub fn parse(&self, repository: &str, reference: &str) -> Result<Manifest, WitError> {
+        Manifest::parse(&self.body, &self.content_type).map_err(|e| {
+            invalid(format!(
+                "manifest {repository}@{reference} ({}): {e}",
+                self.digest
+            ))
+        })
+    }
+}
+
+/// What a `HEAD` of a manifest says.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// From `Docker-Content-Digest` (or the body, when the registry omits it).
+    pub digest: String,
+    pub media_type: Option<String>,
+}
+
+/// Where referrers were found.
+#[derive(Debug, Clone)]
+pub struct Referrers {
+    /// Whether the registry serves the referrers API (else the fallback tag was read).
+    pub api: bool,
+    pub descriptors: Vec<Descriptor>,
+}
+
+/// One of the policy's registries.
+#[derive(Debug, Clone, Copy)]
+pub struct Registry {
+    pub role: Role,
+}
+
+fn request(
+    method: &str,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+) -> Request {
+    Request {
+        method: method.to_owned(),
+        path,
+        headers,
+        body,
+    }
+}
+
+fn manifest_request(method: &str, repository: &str, reference: &str) -> Request {
+    request(
+        method,
+        format!("/v2/{repository}/manifests/{reference}"),
+        vec![("Accept".into(), manifest::ACCEPT.into())],
+        None,
+    )
+}
+
+impl Registry {
+    pub fn source() -> Self {
+        Registry { role: Role::Source }
+    }
+
+    pub fn target() -> Self {
+        Registry { role: Role::Target }
+    }
+
+    pub fn name(&self) -> &'static str {
+        role_name(self.role)
+    }
+
+    /// Sends one request; a transport failure names the request.
+    pub fn send(&self, req: Request) -> Result<Response, WitError> {
+        log::debug(format!(
+            "{} registry: {} {}",
+            self.name(),
+            req.method,
+            req.path
+        ));
+        let what = format!("{} registry: {} {}", self.name(), req.method, req.path);
+        registry::send(self.role, &req).map_err(|e| context(e, what))
+    }
+
+    /// Sends many requests concurrently; answers in order.
+    pub fn send_all(&self, reqs: Vec<Request>) -> Vec<Result<Response, WitError>> {
+        if reqs.is_empty() {
+            return Vec::new();
+        }
+        log::debug(format!(
+            "{} registry: {} requests at once",
+            self.name(),
+            reqs.len()
+        ));
+        let answers = registry::send_all(self.role, &reqs);
+        answers
+            .into_iter()
+            .zip(&reqs)
+            .map(|(a, req)| {
+                a.map_err(|e| {
+                    context(
+                        e,
+                        format!("{} registry: {} {}", self.name(), req.method, req.path),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn unexpected(&self, method: &str, path: &str, resp: &Response) -> WitError {
+        status_error(self.role, method, path, resp.status, &resp.body)
+    }
+
+    /// `GET /v2/`: the registry answers and accepts the credentials.
+    pub fn ping(&self) -> Result<(), WitError> {
+        let resp = self
+            .send(request("GET", "/v2/".into(), vec![], None))
+            .map_err(|e| {
+                context(
+                    e,
+                    format!(
+                        "cannot reach the {} registry (check its URL and that it is up)",
+                        self.name()
+                    ),
+                )
+            })?;
+        match resp.status {
+            200 => Ok(()),
+            401 => Err(crate::errors::error(
+                crate::ErrorKind::Unauthorized,
+                format!(
+                    "{} registry: GET /v2/ answered 401 after authentication: the credentials are wrong or missing; check the credentials of the {} registry",
+                    self.name(),
+                    self.name()
+                ),
+                false,
+            )),
+            _ => Err(self.unexpected("GET", "/v2/", &resp)),
+        }
+    }
+
+    /// Checks a fetched manifest against the digest asked for (when the
+    /// reference is one) and against `Docker-Content-Digest`.
+    fn verify(&self, repository: &str, reference: &str, resp: &Response) -> Result<(), WitError> {
+        let name = self.name();
+        if reference.starts_with("sha256:") && resp.digest != reference {
+            return Err(rejected(format!(
+                "{name} registry served {repository}@{reference} with a body whose digest is {}",
+                resp.digest
+            )));
+        }
+        if let Some(dcd) = header(&resp.headers, "docker-content-digest") {
+            let mismatch = if dcd.starts_with("sha256:") {
+                dcd != resp.digest
+            } else {
+                is_digest(reference) && dcd != reference
+            };
+            if mismatch {
+                return Err(rejected(format!(
+                    "{name} registry served {repository}:{reference} as {dcd} (Docker-Content-Digest) but its body's digest is {}",
+                    resp.digest
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET` a manifest by tag or digest; `None` when the registry says 404.
+    pub fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Fetched>, WitError> {
+        let resp = self.send(manifest_request("GET", repository, reference));
+        self.get_answer(repository, reference, resp)
+    }
+
+    /// `GET` many manifests of one repository at once; answers in order.
+    pub fn get_manifests(
+        &self,
+        repository: &str,
+        references: &[&str],
+    ) -> Vec<Result<Option<Fetched>, WitError>> {
+        let reqs = references
+            .iter()
+            .map(|r| manifest_request("GET", repository, r))
+            .collect();
+        self.send_all(reqs)
+            .into_iter()
+            .zip(references)
+            .map(|(resp, r)| self.get_answer(repository, r, resp))
+            .collect()
+    }
+
+    fn get_answer(
+        &self,
+        repository: &str,
+        reference: &str,
+        resp: Result<Response, WitError>,
+    ) -> Result<Option<Fetched>, WitError> {
+        let resp = resp?;
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        match resp.status {
+            200 => {
+                self.verify(repository, reference, &resp)?;
+                let content_type = header(&resp.headers, "content-type")
+                    .unwrap_or("")
+                    .to_owned();
+                Ok(Some(Fetched {
+                    digest: resp.digest,
+                    content_type,
+                    body: resp.body,
+                }))
+            }
+            404 => Ok(None),
+            _ => Err(self.unexpected("GET", &path, &resp)),
+        }
+    }
+
+    /// `GET` a manifest that must exist.
+    pub fn require_manifest(&self, repository: &str, reference: &str) -> Result<Fetched, WitError> {
+        self.get_manifest(repository, reference)?
+            .ok_or_else(|| self.missing(repository, reference))
+    }
+
+    /// The error for a manifest that is not there.
+    pub fn missing(&self, repository: &str, reference: &str) -> WitError {
+        crate::errors::not_found(format!(
+            "{} registry: manifest {repository}{}{reference} not found",
+            self.name(),
+            if is_digest(reference) { "@" } else { ":" }
+        ))
+    }
+
+    fn head_answer(
+        &self,
+        repository: &str,
+        reference: &str,
+        resp: Result<Response, WitError>,
+    ) -> Result<Option<Head>, WitError> {
+        let resp = resp?;
+        match resp.status {
+            200 => {
+                let media_type = header(&resp.headers, "content-type").map(str::to_owned);
+                match header(&resp.headers, "docker-content-digest") {
+                    Some(d) => Ok(Some(Head {
+                        digest: d.to_owned(),
+                        media_type,
+                    })),
+                    // Without the header, the body tells.
+                    None => Ok(self.get_manifest(repository, reference)?.map(|f| Head {
+                        digest: f.digest,
+                        media_type,
+                    })),
+                }
+            }
+            404 => Ok(None),
+            _ => Err(self.unexpected(
+                "HEAD",
+                &format!("/v2/{repository}/manifests/{reference}"),
+                &resp,
+            )),
+        }
+    }
+
+    /// `HEAD` a manifest: its digest, or `None` when absent.
+    pub fn head_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Head>, WitError> {
+        let resp = self.send(manifest_request("HEAD", repository, reference));
+        self.head_answer(repository, reference, resp)
+    }
+
+    /// `HEAD` many manifests of one repository at once.
+    pub fn head_manifests(
+        &self,
+        repository: &str,
+        references: &[&str],
+    ) -> Vec<Result<Option<Head>, WitError>> {
+        let reqs = references
+            .iter()
+            .map(|r| manifest_request("HEAD", repository, r))
+            .collect();
+        self.send_all(reqs)
+            .into_iter()
+            .zip(references)
+            .map(|(resp, r)| self.head_answer(repository, r, resp))
+            .collect()
+    }
+
+    /// `PUT` a manifest; checks the answer's status and digest.
+    pub fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        body: Vec<u8>,
+        expected_digest: Option<&str>,
+    ) -> Result<(), WitError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let req = request(
+            "PUT",
+            path.clone(),
+            vec![("Content-Type".into(), media_type.into())],
+            Some(body),
+        );
+        let resp = self.send(req)?;
+        if !matches!(resp.status, 200 | 201) {
+            return Err(self.unexpected("PUT", &path, &resp));
+        }
+        if let (Some(d), Some(expected)) = (
+            header(&resp.headers, "docker-content-digest"),
+            expected_digest,
+        ) && d != expected
+        {
+            return Err(rejected(format!(
+                "{} registry: PUT {path} stored the manifest as {d}, expected {expected}",
+                self.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Follows a paginated listing (`_catalog`, `tags/list`), collecting the
+    /// strings under `key`.
+    fn list(&self, first: String, key: &str) -> Result<Vec<String>, WitError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            repositories: Option<Vec<String>>,
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut next = Some(first);
+        while let Some(path) = next.take() {
+            if !seen.insert(path.clone()) {
+                log::warn(format!(
+                    "{} registry: pagination loops back to {path}; stopping",
+                    self.name()
+                ));
+                break;
+            }
+            let resp = self.send(request("GET", path.clone(), vec![], None))?;
+            if resp.status != 200 {
+                return Err(self.unexpected("GET", &path, &resp));
+            }
+            let page: Page = serde_json::from_slice(&resp.body).map_err(|e| {
+                invalid(format!(
+                    "{} registry: GET {path}: not a valid listing: {e}",
+                    self.name()
+                ))
+            })?;
+            let items = if key == "tags" {
+                page.tags
+            } else {
+                page.repositories
+            };
+            out.extend(items.unwrap_or_default());
+            next = next_link(&resp.headers);
+        }
+        Ok(out)
+    }
+
+    /// Every repository, through `_catalog`.
+    pub fn catalog(&self, page_size: u64) -> Result<Vec<String>, WitError> {
+        self.list(format!("/v2/_catalog?n={page_size}"), "repositories")
+    }
+
+    /// Every tag of a repository.
+    pub fn tags(&self, repository: &str, page_size: u64) -> Result<Vec<String>, WitError> {
+        self.list(format!("/v2/{repository}/tags/list?n={page_size}"), "tags")
+    }
+
+    /// The referrers API: `Some(descriptors)` when the registry serves it
+    /// (a 200 with an index), `None` otherwise.
+    pub fn referrers_api(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<Descriptor>>, WitError> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut next = Some(format!("/v2/{repository}/referrers/{digest}"));
+        let mut first = true;
+        while let Some(path) = next.take() {
+            if !seen.insert(path.clone()) {
+                break;
+            }
+            let req = request(
+                "GET",
+                path.clone(),
+                vec![("Accept".into(), manifest::OCI_INDEX.into())],
+                None,
+            );
+            let resp = self.send(req)?;
+            match resp.status {
+                200 => {}
+                401 | 403 | 408 | 429 | 500..=599 => {
+                    return Err(self.unexpected("GET", &path, &resp));
+                }
+                _ if first => return Ok(None),
+                _ => return Err(self.unexpected("GET", &path, &resp)),
+            }
+            let index = serde_json::from_slice::<Document>(&resp.body)
+                .ok()
+                .filter(|d| {
+                    d.media_type
+                        .as_deref()
+                        .is_none_or(|m| m == manifest::OCI_INDEX)
+                })
+                .and_then(|d| d.manifests);
+            match index {
+                Some(list) => out.extend(list),
+                None if first => return Ok(None),
+                None => {
+                    return Err(invalid(format!(
+                        "{} registry: GET {path}: not an OCI index",
+                        self.name()
+                    )));
+                }
+            }
+            first = false;
+            next = next_link(&resp.headers);
+        }
+        Ok(Some(out))
+    }
+
+    /// The referrers of `digest`: through the referrers API, else the
+    /// fallback tag `sha256-<hex>` (absent: none).
+    pub fn referrers(&self, repository: &str, digest: &str) -> Result<Referrers, WitError> {
+        if let Some(descriptors) = self.referrers_api(repository, digest)? {
+            return Ok(Referrers {
+                api: true,
+                descriptors,
+            });
+        }
+        let tag = manifest::fallback_tag(digest);
+        let descriptors = match self.get_manifest(repository, &tag)? {
+            None => Vec::new(),
+            Some(f) => {
+                let m = f.parse(repository, &tag)?;
+                if m.kind == Kind::Index {
+                    m.doc.manifests.unwrap_or_default()
+                } else {
+                    log::warn(format!(
+                        "{} registry: {repository}:{tag} is not an index; ignoring it as a referrers tag",
+                        self.name()
+                    ));
+                    Vec::new()
+                }
+            }
+        };
+        Ok(Referrers {
+            api: false,
+            descriptors,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(k: &str, v: &str) -> Vec<(String, String)> {
+        vec![(k.into(), v.into())]
+    }
+
+    #[test]
+    fn links() {
+        assert_eq!(
+            next_link(&h("Link", "</v2/_catalog?last=b&n=2>; rel=\"next\"")).as_deref(),
+            Some("/v2/_catalog?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(&h(
+                "link",
+                "<https://r.example:5000/v2/a/tags/list?last=x&n=1>; rel=next"
+            ))
+            .as_deref(),
+            Some("/v2/a/tags/list?last=x&n=1")
+        );
+        assert_eq!(
+            next_link(&h(
+                "Link",
+                "</prev>; rel=\"prev\", </v2/x?n=1>; rel=\"next\""
+            ))
+            .as_deref(),
+            Some("/v2/x?n=1")
+        );
+        assert_eq!(next_link(&h("Link", "</prev>; rel=\"prev\"")), None);
+        assert_eq!(next_link(&h("Content-Type", "x")), None);
+    }
+
+    #[test]
+    fn headers() {
+        let hs = vec![("Docker-Content-Digest".to_owned(), " sha256:ab ".to_owned())];
+        assert_eq!(header(&hs, "docker-content-digest"), Some("sha256:ab"));
+        assert_eq!(header(&hs, "content-type"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_repository("library/nginx").is_ok());
+        assert!(check_repository("a.b/c__d/e-f").is_ok());
+        assert!(check_repository("a/../b").is_err());
+        assert!(check_repository("A/b").is_err());
+        assert!(check_repository("a//b").is_err());
+        assert!(check_repository("").is_err());
+        assert!(check_tag("v1.0_rc-1").is_ok());
+        assert!(check_tag(".x").is_err());
+        assert!(check_tag("a/b").is_err());
+        assert!(check_tag(&"a".repeat(129)).is_err());
+        assert!(is_digest("sha256:00"));
+        assert!(!is_digest("latest"));
+    }
+}

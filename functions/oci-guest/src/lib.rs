@@ -1,0 +1,56 @@
+//! Shared code of Ferry's OCI stage functions.
+//!
+//! The WIT bindings of world `stage` are generated here, once; a function
+//! crate implements [`Guest`] and exports it with `oci_guest::export!(MyFn);`.
+//! The rest is small modules a function composes:
+//!
+//! - [`client`]: the OCI distribution API over the host's `registry` interface;
+//! - [`errors`]: WIT errors, including HTTP status mapping;
+//! - [`manifest`]: manifest parsing and classification;
+//! - [`filter`]: policy filters (doublestar globs);
+//! - [`namespace`]: Harbor's destination namespace mapping;
+//! - [`params`]: step parameters and stage outputs.
+
+/// The generated bindings (re-exported at the crate root).
+#[allow(clippy::all, missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "stage",
+        pub_export_macro: true,
+        default_bindings_module: "oci_guest::bindings",
+    });
+}
+pub use bindings::*;
+
+pub mod client;
+pub mod collect;
+pub mod errors;
+pub mod filter;
+pub mod log;
+pub mod manifest;
+pub mod namespace;
+pub mod params;
+pub mod push;
+
+pub use ferry::replication::host;
+pub use ferry::replication::notify;
+pub use ferry::replication::registry;
+pub use ferry::replication::transfer;
+pub use ferry::replication::types;
+pub use types::{
+    Decoration, Descriptor, Endpoint, ErrorKind, Filter, FilterKind, ManifestRef, Role,
+};
+
+/// The WIT `error` record (named so to keep clear of `std::error::Error`).
+pub type WitError = types::Error;
+
+/// Declares one parameter in `describe`.
+pub fn param(name: &str, description: &str, required: bool, default: Option<&str>) -> ParamSpec {
+    ParamSpec {
+        name: name.into(),
+        description: description.into(),
+        required,
+        default: default.map(str::to_owned),
+    }
+}

@@ -1,0 +1,124 @@
+//! `oci-pull-prepare`: lists the source registry (catalog, then tags) and
+//! emits one artifact per (repository, tag) that passes the policy's filters,
+//! with its target repository mapped. Checks both registries first.
+
+use oci_guest::client::{Registry, check_repository, check_tag};
+use oci_guest::errors::{context, invalid};
+use oci_guest::filter::Filters;
+use oci_guest::manifest::is_fallback_tag;
+use oci_guest::namespace::map_repository;
+use oci_guest::params::{Counts, Params, output};
+use oci_guest::{
+    Artifact, FunctionInfo, Guest, StageInput, StageOutput, Status, WitError, log, param,
+};
+
+struct PullPrepare;
+
+impl Guest for PullPrepare {
+    fn describe() -> FunctionInfo {
+        FunctionInfo {
+            description: "Lists the source registry's repositories and tags and emits the artifacts the policy's filters select.".into(),
+            params: vec![param(
+                "page-size",
+                "Entries per page when listing the catalog and tags (the n query parameter).",
+                false,
+                Some("100"),
+            )],
+        }
+    }
+
+    fn run(input: StageInput) -> Result<StageOutput, WitError> {
+        let params = Params::new(&input.params);
+        let page_size = params.u64("page-size", 100)?;
+        if page_size == 0 {
+            return Err(invalid("parameter \"page-size\" must be at least 1"));
+        }
+        let policy = &input.policy;
+        let filters = Filters::new(&policy.filters)?;
+        let source = Registry::source();
+        let target = Registry::target();
+
+        source.ping()?;
+        target.ping()?;
+        log::info(format!(
+            "listing {} (page size {page_size})",
+            policy.source.url
+        ));
+
+        let mut counts = Counts::new(&["repositories", "tags", "artifacts"]);
+        let mut messages = Vec::new();
+        let mut artifacts = Vec::new();
+        let repositories = source
+            .catalog(page_size)
+            .map_err(|e| context(e, "listing the source repositories"))?;
+        for repository in repositories {
+            if let Err(e) = check_repository(&repository) {
+                log::warn(format!("skipping a catalog entry: {e}"));
+                continue;
+            }
+            if !filters.repository(&repository) {
+                log::debug(format!("repository {repository} filtered out"));
+                continue;
+            }
+            let target_repository = map_repository(
+                &repository,
+                &policy.dest_namespace,
+                policy.dest_namespace_replace_count,
+            )
+            .map_err(invalid)?;
+            counts.add("repositories", 1);
+            let tags = match source.tags(&repository, page_size) {
+                Ok(tags) => tags,
+                // Deleted between the catalog and now: nothing to replicate.
+                Err(e) if e.kind == oci_guest::ErrorKind::NotFound => {
+                    log::warn(format!(
+                        "repository {repository} vanished while listing: {}",
+                        e.message
+                    ));
+                    messages.push(format!("repository {repository} vanished while listing"));
+                    continue;
+                }
+                Err(e) => return Err(context(e, format!("listing the tags of {repository}"))),
+            };
+            let mut selected = 0;
+            for tag in tags {
+                counts.add("tags", 1);
+                if is_fallback_tag(&tag) {
+                    // Replicated as the referrers of its subject.
+                    continue;
+                }
+                if let Err(e) = check_tag(&tag) {
+                    log::warn(format!("skipping a tag of {repository}: {e}"));
+                    continue;
+                }
+                if !filters.tag(&tag) {
+                    continue;
+                }
+                selected += 1;
+                artifacts.push(Artifact {
+                    repository: repository.clone(),
+                    target_repository: target_repository.clone(),
+                    tag: Some(tag),
+                    digest: None,
+                    media_type: None,
+                    manifests: vec![],
+                    blobs: vec![],
+                    referrers: vec![],
+                });
+            }
+            log::info(format!(
+                "{repository} -> {target_repository}: {selected} tag(s) selected"
+            ));
+        }
+        counts.add("artifacts", artifacts.len() as u64);
+        messages.push(format!(
+            "{} artifact(s) from {} repositories",
+            artifacts.len(),
+            counts.get("repositories")
+        ));
+        log::info(messages.last().cloned().unwrap_or_default());
+        Ok(output(artifacts, Status::Succeeded, counts, 0, messages))
+    }
+}
+
+oci_guest::export!(PullPrepare);
