@@ -34,6 +34,18 @@ pub enum Command {
     Copy(copy::CopyArgs),
     /// List the stage functions this binary finds, with their parameters.
     Functions,
+    /// Work with process templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Validate template files (structure, functions, parameters).
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 pub fn init_tracing(filter: &str) {
@@ -50,6 +62,34 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Copy(args) => copy::run(args, dirs).await,
         Command::Functions => list_functions(dirs).await,
+        Command::Template(TemplateCommand::Check { files }) => check_templates(files, dirs).await,
+    }
+}
+
+async fn check_templates(files: Vec<PathBuf>, dirs: Vec<PathBuf>) -> ExitCode {
+    let catalog = match copy::catalog(dirs) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut ok = true;
+    for file in files {
+        match crate::engine::Template::resolve(&file.to_string_lossy(), &catalog).await {
+            Ok(t) => println!(
+                "{}: ok ({}, {} stages)",
+                file.display(),
+                t.name,
+                t.stages.len()
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
     }
 }
 

@@ -16,7 +16,7 @@ use super::report::{
 };
 use super::template::{Scope, Stage, Template, When};
 use crate::runtime::{
-    Artifact, Capabilities, Events, Report, Runtime, StageInput, StageOutput, Status,
+    Artifact, Capabilities, ErrorKind, Events, Report, Runtime, StageInput, StageOutput, Status,
 };
 use crate::transfer::{RegistryClient, Role, Transfer, TransferError};
 
@@ -341,7 +341,7 @@ impl Runner {
                     tokio::time::sleep(wait.min(Duration::from_secs(300))).await;
                     continue;
                 }
-                Ok(Err(e)) => format!("{:?}: {}", e.kind, e.message).to_lowercase_kind(),
+                Ok(Err(e)) => format!("{}: {}", kind_name(e.kind), e.message),
                 Err(e) => format!("function {} {e}", stage.function.reference),
             };
             record.outcome = Outcome::Failed;
@@ -351,26 +351,16 @@ impl Runner {
     }
 }
 
-/// `NotFound: ...` -> `not-found: ...`, matching the WIT spelling.
-trait KindSpelling {
-    fn to_lowercase_kind(self) -> String;
-}
-
-impl KindSpelling for String {
-    fn to_lowercase_kind(self) -> String {
-        match self.split_once(": ") {
-            Some((kind, rest)) => {
-                let mut k = String::new();
-                for (i, c) in kind.chars().enumerate() {
-                    if c.is_uppercase() && i > 0 {
-                        k.push('-');
-                    }
-                    k.push(c.to_ascii_lowercase());
-                }
-                format!("{k}: {rest}")
-            }
-            None => self,
-        }
+/// The WIT spelling of an error kind, as messages show it.
+fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Invalid => "invalid",
+        ErrorKind::Unauthorized => "unauthorized",
+        ErrorKind::Forbidden => "forbidden",
+        ErrorKind::NotFound => "not-found",
+        ErrorKind::Unavailable => "unavailable",
+        ErrorKind::Rejected => "rejected",
+        ErrorKind::Internal => "internal",
     }
 }
 

@@ -301,14 +301,30 @@ fn scalar(v: &serde_yaml::Value) -> Option<String> {
 
 /// `timeout: 5m`, `backoff: 500ms` (humantime syntax); absent means zero.
 mod humantime_serde_opt {
+    use std::fmt;
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::Deserializer;
+    use serde::de::{self, Visitor};
+
+    /// Parsing inside `visit_str` lets serde_yaml mark a bad value's own
+    /// line and column.
+    struct DurationVisitor;
+
+    impl Visitor<'_> for DurationVisitor {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a duration such as 500ms, 30s or 5m")
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Duration, E> {
+            humantime::parse_duration(s)
+                .map_err(|e| E::custom(format!("bad duration {s:?}: {e} (e.g. 500ms, 30s, 5m)")))
+        }
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!("bad duration {s:?}: {e} (e.g. 500ms, 30s, 5m)"))
-        })
+        d.deserialize_str(DurationVisitor)
     }
 }

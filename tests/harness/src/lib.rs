@@ -27,6 +27,7 @@
 //! ```
 
 pub mod client;
+pub mod ferry;
 pub mod image;
 pub mod registry;
 pub mod token;
@@ -36,6 +37,7 @@ pub use client::{
     check_same_referrers, delete_manifest, fetch_blob_digest, get_manifest, manifest_digest,
     referrers_tag, sha256_digest, tags,
 };
+pub use ferry::{Run, ferry};
 pub use image::{
     Descriptor, Format, Layer, Platform, Pushed, image_config, push_artifact, push_blob,
     push_image, push_index, push_raw_manifest, push_referrer,
