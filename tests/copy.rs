@@ -55,7 +55,7 @@ async fn copies_every_manifest_kind_byte_identically() {
         "library/base",
         "3.20",
         Format::Docker,
-        &[base.clone()],
+        std::slice::from_ref(&base),
     )
     .await
     .unwrap();
@@ -77,16 +77,22 @@ async fn copies_every_manifest_kind_byte_identically() {
     )
     .await
     .unwrap();
-    push_image(&src, "a/b/c/img", "v1", Format::Docker, &[base.clone()])
-        .await
-        .unwrap();
+    push_image(
+        &src,
+        "a/b/c/img",
+        "v1",
+        Format::Docker,
+        std::slice::from_ref(&base),
+    )
+    .await
+    .unwrap();
     let multi = push_index(
         &src,
         "team/multi",
         "1.0",
         Format::Oci,
         &[("linux", "amd64"), ("linux", "arm64")],
-        &[app.clone()],
+        std::slice::from_ref(&app),
     )
     .await
     .unwrap();
@@ -96,7 +102,7 @@ async fn copies_every_manifest_kind_byte_identically() {
         "latest",
         Format::Docker,
         &[("linux", "amd64"), ("linux", "arm/v7")],
-        &[base.clone()],
+        std::slice::from_ref(&base),
     )
     .await
     .unwrap();
@@ -175,7 +181,7 @@ async fn filters_and_namespaces_select_and_place_repositories() {
         ("team1/tools/cli", "v2"),
         ("team2/app", "v1.0"),
     ] {
-        push_image(&src, repo, tag, Format::Oci, &[l.clone()])
+        push_image(&src, repo, tag, Format::Oci, std::slice::from_ref(&l))
             .await
             .unwrap();
     }
@@ -240,7 +246,7 @@ async fn pages_through_a_catalog_of_more_than_100_repositories() {
             &format!("many/r{i:03}"),
             "t",
             Format::Oci,
-            &[l.clone()],
+            std::slice::from_ref(&l),
         )
         .await
         .unwrap();

@@ -86,7 +86,7 @@ async fn trap_deadline_and_memory_cap_fail_only_their_artifacts() {
     let dst = Registry::start(Auth::None);
     let l = Layer::random(5, 5000);
     for repo in ["good/app", "trap/app", "spin/app", "hog/app"] {
-        push_image(&src, repo, "v1", Format::Oci, &[l.clone()])
+        push_image(&src, repo, "v1", Format::Oci, std::slice::from_ref(&l))
             .await
             .unwrap();
     }
@@ -156,12 +156,24 @@ async fn a_tag_that_vanishes_mid_run_fails_alone() {
     let src = Arc::new(Registry::start(Auth::None));
     let dst = Registry::start(Auth::None);
     let l = Layer::random(6, 5000);
-    let gone = push_image(&*src, "gone/app", "v1", Format::Oci, &[l.clone()])
-        .await
-        .unwrap();
-    push_image(&*src, "stay/app", "v1", Format::Oci, &[l.clone()])
-        .await
-        .unwrap();
+    let gone = push_image(
+        &*src,
+        "gone/app",
+        "v1",
+        Format::Oci,
+        std::slice::from_ref(&l),
+    )
+    .await
+    .unwrap();
+    push_image(
+        &*src,
+        "stay/app",
+        "v1",
+        Format::Oci,
+        std::slice::from_ref(&l),
+    )
+    .await
+    .unwrap();
 
     // After the listing, a webhook stage calls this server, which deletes
     // gone/app:v1 at the source: the tag vanishes between list and pull.

@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replicate repositories from one registry to another, once, in-process.
-    Copy(copy::CopyArgs),
+    Copy(Box<copy::CopyArgs>),
     /// List the stage functions this binary finds, with their parameters.
     Functions,
     /// Work with process templates.
@@ -60,7 +60,7 @@ pub fn init_tracing(filter: &str) {
 pub async fn run(cli: Cli) -> ExitCode {
     let dirs = function_dirs(cli.functions_dir.as_ref());
     match cli.command {
-        Command::Copy(args) => copy::run(args, dirs).await,
+        Command::Copy(args) => copy::run(*args, dirs).await,
         Command::Functions => list_functions(dirs).await,
         Command::Template(TemplateCommand::Check { files }) => check_templates(files, dirs).await,
     }
