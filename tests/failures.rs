@@ -236,3 +236,121 @@ stages:
     assert_replicated(&*src, &dst, "stay/app", "stay/app", "v1").await;
     assert!(tags(&dst, "gone/app").await.unwrap().is_empty());
 }
+
+/// Flips bytes of a blob in the registry's storage, keeping its length: the
+/// registry keeps serving it under the old digest, as a failing disk would.
+fn corrupt_blob(reg: &Registry, digest: &str) {
+    let hex = digest.trim_start_matches("sha256:");
+    let path = reg
+        .dir()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[tokio::test]
+async fn a_corrupt_layer_is_caught_while_streaming_and_never_tagged() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let bad_layer = Layer::random(21, 400_000);
+    push_image(
+        &src,
+        "bad/app",
+        "v1",
+        Format::Oci,
+        std::slice::from_ref(&bad_layer),
+    )
+    .await
+    .unwrap();
+    push_image(
+        &src,
+        "ok/app",
+        "v1",
+        Format::Oci,
+        &[Layer::random(22, 400_000)],
+    )
+    .await
+    .unwrap();
+    corrupt_blob(&src, bad_layer.digest());
+
+    let run = ferry(
+        FERRY,
+        &[
+            "copy",
+            "--insecure",
+            "--output",
+            "json",
+            &src.url(),
+            &dst.url(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let (stage, err) = failed_stage(&run.task("bad/app", "v1"));
+    assert_eq!(stage, "push");
+    assert!(
+        err.contains("digest mismatch") && err.contains(bad_layer.digest()),
+        "{err}"
+    );
+    // The upload never completed and the tag was never written.
+    assert!(
+        !dst.client()
+            .blob_exists("bad/app", bad_layer.digest())
+            .await
+            .unwrap()
+    );
+    assert!(tags(&dst, "bad/app").await.unwrap().is_empty());
+    assert_replicated(&src, &dst, "ok/app", "ok/app", "v1").await;
+}
+
+#[tokio::test]
+async fn a_corrupt_manifest_at_the_source_fails_that_artifact_only() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let l = Layer::random(23, 3000);
+    let bad = push_image(
+        &src,
+        "bad/img",
+        "v1",
+        Format::Docker,
+        std::slice::from_ref(&l),
+    )
+    .await
+    .unwrap();
+    push_image(
+        &src,
+        "ok/img",
+        "v1",
+        Format::Docker,
+        // Other content: identical images would share the corrupted manifest.
+        &[Layer::random(24, 3000)],
+    )
+    .await
+    .unwrap();
+    corrupt_blob(&src, bad.digest());
+
+    let run = ferry(
+        FERRY,
+        &[
+            "copy",
+            "--insecure",
+            "--output",
+            "json",
+            &src.url(),
+            &dst.url(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let (stage, err) = failed_stage(&run.task("bad/img", "v1"));
+    assert_eq!(stage, "pull");
+    assert!(err.contains("bad/img"), "{err}");
+    assert!(tags(&dst, "bad/img").await.unwrap().is_empty());
+    assert_eq!(run.task("ok/img", "v1")["status"], "succeeded", "{}", run.stdout);
+    assert_replicated(&src, &dst, "ok/img", "ok/img", "v1").await;
+}

@@ -91,8 +91,11 @@ fn summary(input: &StageInput) -> Value {
             })
         })
         .collect();
+    // The run so far failed if any earlier stage failed anywhere.
+    let failed = input.previous.iter().any(|r| r.status == Status::Failed);
     json!({
         "execution-id": input.execution_id,
+        "status": if failed { "failed" } else { "succeeded" },
         "policy": input.policy.name,
         "source": input.policy.source.url,
         "target": input.policy.target.url,
