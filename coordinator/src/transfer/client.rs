@@ -349,7 +349,9 @@ impl RegistryClient {
             .and_then(|s| std::error::Error::source(s).or(Some(s)))
             .map(|s| s.to_string())
             .unwrap_or_else(|| e.to_string());
-        let what = if e.is_connect() {
+        let what = if cause.contains("certificate") {
+            "TLS certificate not trusted (--insecure accepts self-signed certificates)"
+        } else if e.is_connect() {
             "unreachable"
         } else if e.is_timeout() {
             "timed out"

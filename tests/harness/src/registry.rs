@@ -1,4 +1,5 @@
-//! Real distribution registries (`docker-registry serve`) for tests.
+//! Real distribution registries (`docker-registry serve`) for tests, over plain HTTP
+//! or over HTTPS with a freshly generated self-signed certificate.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -15,6 +16,8 @@ use crate::token::TokenServer;
 
 /// How long [`Registry::start`] waits for `GET /v2/` to answer.
 pub const START_DEADLINE: Duration = Duration::from_secs(10);
+/// File name of a TLS registry's certificate (PEM) in its temp dir.
+const CERT_FILE: &str = "tls-cert.pem";
 /// Environment variable overriding the registry binary (default `docker-registry`).
 pub const BINARY_ENV: &str = "FERRY_DOCKER_REGISTRY";
 
@@ -84,6 +87,7 @@ pub struct Registry {
     token: Option<TokenServer>,
     port: u16,
     auth: Auth,
+    tls: bool,
     log_path: PathBuf,
     dir: TempDir,
 }
@@ -101,12 +105,29 @@ impl Registry {
             .unwrap_or_else(|e| panic!("starting docker-registry: {e:#}"))
     }
 
+    /// Starts a registry served over HTTPS with a self-signed certificate for
+    /// `127.0.0.1` (IP SAN); [`Registry::url`] is then `https://127.0.0.1:PORT`.
+    /// The certificate is in [`Registry::cert_path`]. Panics on failure.
+    pub fn start_tls(auth: Auth) -> Registry {
+        Self::try_start_tls(auth, "")
+            .unwrap_or_else(|e| panic!("starting docker-registry over TLS: {e:#}"))
+    }
+
     /// Starts a registry, returning an error (including the log tail) on failure.
     /// Retries up to 3 times if the chosen port was taken meanwhile.
     pub fn try_start(auth: Auth, extra_yaml: &str) -> Result<Registry> {
+        Self::start_retrying(auth, extra_yaml, false)
+    }
+
+    /// Like [`Registry::try_start`], served over HTTPS as in [`Registry::start_tls`].
+    pub fn try_start_tls(auth: Auth, extra_yaml: &str) -> Result<Registry> {
+        Self::start_retrying(auth, extra_yaml, true)
+    }
+
+    fn start_retrying(auth: Auth, extra_yaml: &str, tls: bool) -> Result<Registry> {
         let mut last = None;
         for _ in 0..3 {
-            match Self::start_once(auth.clone(), extra_yaml) {
+            match Self::start_once(auth.clone(), extra_yaml, tls) {
                 Ok(reg) => return Ok(reg),
                 Err(e) if format!("{e:#}").contains("address already in use") => last = Some(e),
                 Err(e) => return Err(e),
@@ -115,7 +136,7 @@ impl Registry {
         Err(last.expect("loop ran"))
     }
 
-    fn start_once(auth: Auth, extra_yaml: &str) -> Result<Registry> {
+    fn start_once(auth: Auth, extra_yaml: &str, tls: bool) -> Result<Registry> {
         let dir = tempfile::Builder::new()
             .prefix("ferry-registry-")
             .tempdir()?;
@@ -155,8 +176,23 @@ impl Registry {
                 yaml
             }
         };
+        let tls_yaml = if tls {
+            let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+                .context("generating a self-signed certificate")?;
+            let cert_path = dir.path().join(CERT_FILE);
+            let key_path = dir.path().join("tls-key.pem");
+            std::fs::write(&cert_path, cert.cert.pem())?;
+            std::fs::write(&key_path, cert.signing_key.serialize_pem())?;
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                q(&cert_path),
+                q(&key_path)
+            )
+        } else {
+            String::new()
+        };
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: ferry-harness-secret\n{auth_yaml}{extra_yaml}\n",
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: ferry-harness-secret\n{tls_yaml}{auth_yaml}{extra_yaml}\n",
             q(&data)
         );
         let config_path = dir.path().join("config.yml");
@@ -177,6 +213,7 @@ impl Registry {
             token,
             port,
             auth,
+            tls,
             log_path,
             dir,
         };
@@ -197,7 +234,12 @@ impl Registry {
                     self.log_tail(40)
                 );
             }
-            match probe(self.port) {
+            let probed = if self.tls {
+                probe_tls(self.port)
+            } else {
+                probe(self.port)
+            };
+            match probed {
                 Ok(code) if code == expected => return Ok(()),
                 Ok(code) => last = format!("GET /v2/ answered {code}"),
                 Err(e) => last = e.to_string(),
@@ -212,9 +254,20 @@ impl Registry {
         )
     }
 
-    /// Base URL, `http://127.0.0.1:PORT`.
+    /// Base URL, `http://127.0.0.1:PORT` (`https://` for [`Registry::start_tls`]).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// Whether the registry is served over HTTPS (self-signed).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The PEM certificate of a TLS registry, `None` for plain HTTP.
+    pub fn cert_path(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.path().join(CERT_FILE))
     }
 
     /// `127.0.0.1:PORT`, as used in image references.
@@ -314,4 +367,28 @@ fn probe(port: u16) -> Result<u16> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .with_context(|| format!("bad HTTP answer {head:?}"))
+}
+
+/// One `GET /v2/` over TLS (self-signed certificate accepted); returns the status code.
+/// Runs on its own thread and runtime so it works inside and outside async tests.
+fn probe_tls(port: u16) -> Result<u16> {
+    std::thread::spawn(move || -> Result<u16> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .danger_accept_invalid_certs(true)
+                .timeout(Duration::from_millis(500))
+                .build()?;
+            let resp = http
+                .get(format!("https://127.0.0.1:{port}/v2/"))
+                .send()
+                .await?;
+            Ok(resp.status().as_u16())
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("TLS probe thread panicked"))?
 }
