@@ -351,6 +351,11 @@ async fn a_corrupt_manifest_at_the_source_fails_that_artifact_only() {
     assert_eq!(stage, "pull");
     assert!(err.contains("bad/img"), "{err}");
     assert!(tags(&dst, "bad/img").await.unwrap().is_empty());
-    assert_eq!(run.task("ok/img", "v1")["status"], "succeeded", "{}", run.stdout);
+    assert_eq!(
+        run.task("ok/img", "v1")["status"],
+        "succeeded",
+        "{}",
+        run.stdout
+    );
     assert_replicated(&src, &dst, "ok/img", "ok/img", "v1").await;
 }

@@ -39,6 +39,12 @@ pub fn build(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
         Err(e) => {
             // Typically a small virtual address space (ulimit -v): fall back.
             tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand allocation");
+            // The same shortage would refuse the default 4 GiB reservation of
+            // each linear memory: reserve only what the cap allows, and let
+            // compiled code bounds-check explicitly.
+            base.memory_reservation(config.memory_cap as u64)
+                .memory_guard_size(64 << 10)
+                .memory_reservation_for_growth(0);
             Ok((Engine::new(&base)?, false))
         }
     }

@@ -11,19 +11,49 @@ async fn main() -> anyhow::Result<()> {
     let ferry = ferry_binary();
     let src = Registry::start(Auth::None);
     let dst = Registry::start(Auth::basic("demo", "demo-password"));
-    println!("source registry {} (no auth), target registry {} (basic auth)", src.url(), dst.url());
+    println!(
+        "source registry {} (no auth), target registry {} (basic auth)",
+        src.url(),
+        dst.url()
+    );
 
     let base = Layer::random(1, 2 << 20);
-    let app = push_index(&src, "team/app", "v1", Format::Oci, &[("linux", "amd64"), ("linux", "arm64")], &[
-        base.clone(),
-        Layer::random(2, 1 << 20),
-    ])
+    let app = push_index(
+        &src,
+        "team/app",
+        "v1",
+        Format::Oci,
+        &[("linux", "amd64"), ("linux", "arm64")],
+        &[base.clone(), Layer::random(2, 1 << 20)],
+    )
     .await?;
-    push_referrer(&src, "team/app", &app.descriptor, "application/vnd.example.signature").await?;
+    push_referrer(
+        &src,
+        "team/app",
+        &app.descriptor,
+        "application/vnd.example.signature",
+    )
+    .await?;
     push_image(&src, "team/app", "v2-rc1", Format::Oci, &[base.clone()]).await?;
-    push_image(&src, "library/base", "3.20", Format::Docker, &[base.clone()]).await?;
-    push_image(&src, "a/b/c/tool", "1.0", Format::Docker, &[base, Layer::random(3, 512 << 10)]).await?;
-    println!("pushed: team/app:v1 (multi-arch + signature), team/app:v2-rc1, library/base:3.20, a/b/c/tool:1.0\n");
+    push_image(
+        &src,
+        "library/base",
+        "3.20",
+        Format::Docker,
+        &[base.clone()],
+    )
+    .await?;
+    push_image(
+        &src,
+        "a/b/c/tool",
+        "1.0",
+        Format::Docker,
+        &[base, Layer::random(3, 512 << 10)],
+    )
+    .await?;
+    println!(
+        "pushed: team/app:v1 (multi-arch + signature), team/app:v2-rc1, library/base:3.20, a/b/c/tool:1.0\n"
+    );
 
     let args = [
         "copy",
@@ -39,11 +69,17 @@ async fn main() -> anyhow::Result<()> {
     let status = Command::new(&ferry).args(args).status()?;
     anyhow::ensure!(status.success(), "ferry copy failed ({status})");
 
-    for (repo, tag) in [("team/app", "v1"), ("library/base", "3.20"), ("a/b/c/tool", "1.0")] {
+    for (repo, tag) in [
+        ("team/app", "v1"),
+        ("library/base", "3.20"),
+        ("a/b/c/tool", "1.0"),
+    ] {
         check_replicated(&src, &dst, repo, &format!("mirror/{repo}"), tag).await?;
     }
     check_same_referrers(&src, &dst, "team/app", "mirror/team/app", app.digest()).await?;
-    println!("\nverified: every tag, manifest and blob at the target matches the source byte for byte");
+    println!(
+        "\nverified: every tag, manifest and blob at the target matches the source byte for byte"
+    );
     Ok(())
 }
 
@@ -53,5 +89,8 @@ fn ferry_binary() -> PathBuf {
         return p.into();
     }
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(|d| d.parent()).map(|d| d.join("ferry")).expect("target dir")
+    exe.parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("ferry"))
+        .expect("target dir")
 }
