@@ -34,13 +34,20 @@ async fn main() -> anyhow::Result<()> {
         "application/vnd.example.signature",
     )
     .await?;
-    push_image(&src, "team/app", "v2-rc1", Format::Oci, &[base.clone()]).await?;
+    push_image(
+        &src,
+        "team/app",
+        "v2-rc1",
+        Format::Oci,
+        std::slice::from_ref(&base),
+    )
+    .await?;
     push_image(
         &src,
         "library/base",
         "3.20",
         Format::Docker,
-        &[base.clone()],
+        std::slice::from_ref(&base),
     )
     .await?;
     push_image(
