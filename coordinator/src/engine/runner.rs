@@ -140,108 +140,71 @@ impl Runner {
         let mut tasks: Vec<Task> = Vec::new();
         let mut exec_failed = false;
         let mut listed = false;
-        for (index, stage) in template.stages.iter().enumerate() {
-            match stage.scope {
-                Scope::Execution => {
-                    let any_failed =
-                        exec_failed || tasks.iter().any(|t| t.status == TaskStatus::Failed);
-                    let runs = match stage.when {
-                        When::OnSuccess => !exec_failed,
-                        When::Always => true,
-                        When::OnFailure => any_failed,
-                    };
-                    if !runs {
-                        exec_records.push(not_run(stage, "not run: an earlier stage failed"));
-                        continue;
-                    }
-                    let resources: Vec<Artifact> = tasks
-                        .iter()
-                        .filter(|t| {
-                            stage.when != When::OnSuccess || t.status == TaskStatus::Succeeded
-                        })
-                        .map(|t| t.artifact.clone())
-                        .collect();
-                    let previous =
-                        execution_previous(&exec_records, &tasks, &template.stages[..index]);
-                    let (record, output) = self
-                        .invoke(&call, stage, "execution", resources, previous)
-                        .await;
-                    exec_records.push(record);
-                    match output {
-                        Ok(out) if !listed => {
-                            listed = true;
-                            tasks = out.resources.into_iter().map(Task::new).collect();
-                            progress
-                                .planned
-                                .store(tasks.len() as u64, Ordering::Relaxed);
-                        }
-                        Ok(out) if stage.when == When::OnSuccess => {
-                            merge(&mut tasks, out.resources, &stage.name)
-                        }
-                        Ok(_) => {}
-                        Err(why) => {
-                            exec_failed = true;
-                            for t in tasks
-                                .iter_mut()
-                                .filter(|t| t.status == TaskStatus::Succeeded)
-                            {
-                                t.fail(format!("stage {} failed: {why}", stage.name));
-                            }
-                        }
-                    }
+        let stages = &template.stages;
+        let mut index = 0;
+        while index < stages.len() {
+            let stage = &stages[index];
+            if stage.scope == Scope::Artifact {
+                // Consecutive artifact-scoped stages form a pipeline: each
+                // artifact moves on as soon as it is done, bounded per stage.
+                let end = stages[index..]
+                    .iter()
+                    .position(|s| s.scope != Scope::Artifact)
+                    .map_or(stages.len(), |n| index + n);
+                let segment = &stages[index..end];
+                tasks = self
+                    .run_segment(
+                        &call,
+                        segment,
+                        std::mem::take(&mut tasks),
+                        exec_failed,
+                        &progress,
+                    )
+                    .await;
+                index = end;
+                continue;
+            }
+            index += 1;
+            let any_failed = exec_failed || tasks.iter().any(|t| t.status == TaskStatus::Failed);
+            let runs = match stage.when {
+                When::OnSuccess => !exec_failed,
+                When::Always => true,
+                When::OnFailure => any_failed,
+            };
+            if !runs {
+                exec_records.push(not_run(stage, "not run: an earlier stage failed"));
+                continue;
+            }
+            let resources: Vec<Artifact> = tasks
+                .iter()
+                .filter(|t| stage.when != When::OnSuccess || t.status == TaskStatus::Succeeded)
+                .map(|t| t.artifact.clone())
+                .collect();
+            let previous = execution_previous(&exec_records, &tasks, &stages[..index - 1]);
+            let (record, output) = self
+                .invoke(&call, stage, "execution", resources, previous)
+                .await;
+            exec_records.push(record);
+            match output {
+                Ok(out) if !listed => {
+                    listed = true;
+                    tasks = out.resources.into_iter().map(Task::new).collect();
+                    progress
+                        .planned
+                        .store(tasks.len() as u64, Ordering::Relaxed);
                 }
-                Scope::Artifact => {
-                    let taken = std::mem::take(&mut tasks);
-                    let mut done: Vec<(usize, Task)> =
-                        futures::stream::iter(taken.into_iter().enumerate())
-                            .map(|(i, mut task)| {
-                                let call = &call;
-                                let progress = &progress;
-                                async move {
-                                    let runs = match stage.when {
-                                        When::OnSuccess => {
-                                            task.status == TaskStatus::Succeeded && !exec_failed
-                                        }
-                                        When::Always => task.status != TaskStatus::Skipped,
-                                        When::OnFailure => task.status == TaskStatus::Failed,
-                                    };
-                                    if !runs {
-                                        let why = match task.status {
-                                            TaskStatus::Skipped => "not run: artifact filtered out",
-                                            _ => "not run: an earlier stage failed",
-                                        };
-                                        task.records.push(not_run(stage, why));
-                                        return (i, task);
-                                    }
-                                    let label = task.label();
-                                    let (record, output) = self
-                                        .invoke(
-                                            call,
-                                            stage,
-                                            &label,
-                                            vec![task.artifact.clone()],
-                                            task_previous(&task),
-                                        )
-                                        .await;
-                                    task.records.push(record);
-                                    match output {
-                                        Ok(mut out) => match out.resources.len() {
-                                            0 => task.status = TaskStatus::Skipped,
-                                            _ => task.artifact = out.resources.swap_remove(0),
-                                        },
-                                        Err(why) => {
-                                            task.fail(format!("stage {}: {why}", stage.name));
-                                            progress.failed.fetch_add(1, Ordering::Relaxed);
-                                        }
-                                    }
-                                    (i, task)
-                                }
-                            })
-                            .buffer_unordered(stage.concurrency)
-                            .collect()
-                            .await;
-                    done.sort_by_key(|(i, _)| *i);
-                    tasks = done.into_iter().map(|(_, t)| t).collect();
+                Ok(out) if stage.when == When::OnSuccess => {
+                    merge(&mut tasks, out.resources, &stage.name)
+                }
+                Ok(_) => {}
+                Err(why) => {
+                    exec_failed = true;
+                    for t in tasks
+                        .iter_mut()
+                        .filter(|t| t.status == TaskStatus::Succeeded)
+                    {
+                        t.fail(format!("stage {} failed: {why}", stage.name));
+                    }
                 }
             }
         }
@@ -260,6 +223,79 @@ impl Runner {
             bytes: progress.bytes.load(Ordering::Relaxed),
             duration_ms: started.elapsed().as_millis() as u64,
         })
+    }
+
+    /// Runs each task through a run of artifact-scoped stages, in parallel:
+    /// every stage has its own concurrency bound, and a task goes on to the
+    /// next stage as soon as it is done with one.
+    async fn run_segment(
+        &self,
+        call: &Call<'_>,
+        segment: &[Stage],
+        tasks: Vec<Task>,
+        exec_failed: bool,
+        progress: &Progress,
+    ) -> Vec<Task> {
+        let bounds: Vec<Semaphore> = segment
+            .iter()
+            .map(|s| Semaphore::new(s.concurrency))
+            .collect();
+        let in_flight = segment
+            .iter()
+            .map(|s| s.concurrency)
+            .sum::<usize>()
+            .clamp(1, 256);
+        let mut done: Vec<(usize, Task)> = futures::stream::iter(tasks.into_iter().enumerate())
+            .map(|(i, mut task)| {
+                let bounds = &bounds;
+                async move {
+                    for (stage, bound) in segment.iter().zip(bounds) {
+                        let runs = match stage.when {
+                            When::OnSuccess => task.status == TaskStatus::Succeeded && !exec_failed,
+                            When::Always => task.status != TaskStatus::Skipped,
+                            When::OnFailure => task.status == TaskStatus::Failed,
+                        };
+                        if !runs {
+                            let why = match task.status {
+                                TaskStatus::Skipped => "not run: artifact filtered out",
+                                _ => "not run: an earlier stage failed",
+                            };
+                            task.records.push(not_run(stage, why));
+                            continue;
+                        }
+                        let _slot = bound.acquire().await.expect("stage bound closed");
+                        let label = task.label();
+                        let (record, output) = self
+                            .invoke(
+                                call,
+                                stage,
+                                &label,
+                                vec![task.artifact.clone()],
+                                task_previous(&task),
+                            )
+                            .await;
+                        task.records.push(record);
+                        match output {
+                            Ok(mut out) => match out.resources.len() {
+                                0 => task.status = TaskStatus::Skipped,
+                                _ => task.artifact = out.resources.swap_remove(0),
+                            },
+                            Err(why) => {
+                                if task.status != TaskStatus::Failed {
+                                    progress.failed.fetch_add(1, Ordering::Relaxed);
+                                }
+                                task.fail(format!("stage {}: {why}", stage.name));
+                            }
+                        }
+                    }
+                    (i, task)
+                }
+            })
+            .buffer_unordered(in_flight)
+            .collect()
+            .await;
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, t)| t).collect()
     }
 
     /// Invokes a stage with retries; returns its record and its output, or
