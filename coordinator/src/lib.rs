@@ -4,4 +4,6 @@
 pub mod cli;
 pub mod engine;
 pub mod runtime;
+pub mod server;
+pub mod store;
 pub mod transfer;

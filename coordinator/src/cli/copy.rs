@@ -10,7 +10,8 @@ use clap::{Args, ValueEnum};
 use super::{progress, summary};
 use crate::engine::policy::{excludes, matches};
 use crate::engine::{
-    DEFAULT_BLOB_CONCURRENCY, ExecutionStatus, Policy, Progress, Runner, Scope, Template,
+    DEFAULT_BLOB_CONCURRENCY, ExecutionStatus, Policy, Progress, RunContext, Runner, Scope,
+    Template,
 };
 use crate::runtime::{Catalog, FilterKind, Runtime, RuntimeConfig, TracingEvents};
 use crate::transfer::{Credentials, Endpoint};
@@ -207,16 +208,8 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
     let runner = Runner::new(catalog.runtime().clone(), blob_concurrency);
     let progress = Arc::new(Progress::default());
     let bar = progress::start(progress.clone());
-    let id = execution_id();
-    let result = runner
-        .run(
-            &id,
-            &policy,
-            &template,
-            Arc::new(TracingEvents),
-            progress.clone(),
-        )
-        .await;
+    let ctx = RunContext::new(execution_id(), Arc::new(TracingEvents), progress.clone());
+    let result = runner.run(ctx, &policy, &template).await;
     bar.finish().await;
     let report = match result {
         Ok(r) => r,

@@ -1,5 +1,6 @@
 //! The `ferry` command line.
 
+pub mod client;
 mod copy;
 mod progress;
 mod summary;
@@ -32,11 +33,21 @@ pub struct Cli {
 pub enum Command {
     /// Replicate repositories from one registry to another, once, in-process.
     Copy(Box<copy::CopyArgs>),
+    /// Run the coordinator service: HTTP API, executions, state in SQL.
+    Serve(crate::server::ServeArgs),
     /// List the stage functions this binary finds, with their parameters.
     Functions,
     /// Work with process templates.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Manage the registries of a running coordinator.
+    Registry(client::RegistryArgs),
+    /// Upload and list stage functions on a running coordinator.
+    Function(client::FunctionArgs),
+    /// Manage and run replication policies on a running coordinator.
+    Policy(client::PolicyArgs),
+    /// Inspect, stop and retry executions on a running coordinator.
+    Execution(client::ExecutionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +57,9 @@ pub enum TemplateCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Upload a template to a running coordinator (a new version if its
+    /// name exists).
+    Apply(client::TemplateApplyArgs),
 }
 
 pub fn init_tracing(filter: &str) {
@@ -63,8 +77,20 @@ pub async fn run(cli: Cli) -> ExitCode {
     let dirs = function_dirs(cli.functions_dir.as_ref());
     match cli.command {
         Command::Copy(args) => copy::run(*args, dirs).await,
+        Command::Serve(args) => match crate::server::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Functions => list_functions(dirs).await,
         Command::Template(TemplateCommand::Check { files }) => check_templates(files, dirs).await,
+        Command::Template(TemplateCommand::Apply(args)) => client::run_template_apply(args).await,
+        Command::Registry(args) => client::run_registry(args).await,
+        Command::Function(args) => client::run_function(args).await,
+        Command::Policy(args) => client::run_policy(args).await,
+        Command::Execution(args) => client::run_execution(args).await,
     }
 }
 
@@ -102,11 +128,11 @@ fn function_dirs(extra: Option<&PathBuf>) -> Vec<PathBuf> {
 }
 
 async fn list_functions(dirs: Vec<PathBuf>) -> ExitCode {
+    let installed = crate::runtime::DirSource { dirs: dirs.clone() }.installed();
     let catalog = match copy::catalog(dirs) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let installed = catalog.installed();
     if installed.is_empty() {
         eprintln!("no functions found; build them with functions/build");
         return ExitCode::FAILURE;

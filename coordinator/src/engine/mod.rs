@@ -8,5 +8,7 @@ pub mod template;
 
 pub use policy::Policy;
 pub use report::{ExecutionReport, ExecutionStatus, Outcome, StageRecord, TaskReport, TaskStatus};
-pub use runner::{DEFAULT_BLOB_CONCURRENCY, Progress, Runner};
+pub use runner::{
+    DEFAULT_BLOB_CONCURRENCY, NoRecorder, Progress, Recorder, RunContext, Runner, Seed,
+};
 pub use template::{Scope, Stage, Template, TemplateError, When};

@@ -52,6 +52,8 @@ pub enum TaskStatus {
     Failed,
     /// Filtered out or nothing to do.
     Skipped,
+    /// (Service) stopped by request before it finished.
+    Stopped,
 }
 
 /// One artifact's task.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 
 use super::policy::Policy;
@@ -42,6 +43,61 @@ impl Events for Counting {
 
     fn progress(&self, items: u64) {
         self.progress.done.fetch_add(items, Ordering::Relaxed);
+    }
+}
+
+/// Where an execution's progress is recorded as it happens (the service's
+/// store); `ferry copy` keeps only the final report.
+pub trait Recorder: Send + Sync {
+    /// The artifacts are known: after the listing stage, or from a retry.
+    fn listed<'a>(&'a self, artifacts: &'a [Artifact]) -> BoxFuture<'a, ()>;
+    /// Task `index` (in listing order) finished a run of artifact stages.
+    fn task<'a>(&'a self, index: usize, task: &'a TaskReport) -> BoxFuture<'a, ()>;
+}
+
+/// Records nothing.
+pub struct NoRecorder;
+
+impl Recorder for NoRecorder {
+    fn listed<'a>(&'a self, _: &'a [Artifact]) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn task<'a>(&'a self, _: usize, _: &'a TaskReport) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Artifacts given up front (a retry of failed tasks), skipping the listing.
+pub struct Seed {
+    pub artifacts: Vec<Artifact>,
+    /// Recorded as the listing stage's reason for not running.
+    pub reason: String,
+}
+
+/// One execution's identity and sinks.
+pub struct RunContext {
+    pub execution_id: String,
+    pub events: Arc<dyn Events>,
+    pub progress: Arc<Progress>,
+    pub recorder: Arc<dyn Recorder>,
+    pub seed: Option<Seed>,
+}
+
+impl RunContext {
+    /// A context that records nothing beyond progress (for `ferry copy`).
+    pub fn new(
+        execution_id: impl Into<String>,
+        events: Arc<dyn Events>,
+        progress: Arc<Progress>,
+    ) -> Self {
+        Self {
+            execution_id: execution_id.into(),
+            events,
+            progress,
+            recorder: Arc::new(NoRecorder),
+            seed: None,
+        }
     }
 }
 
@@ -110,12 +166,18 @@ impl Runner {
 
     pub async fn run(
         &self,
-        execution_id: &str,
+        ctx: RunContext,
         policy: &Policy,
         template: &Template,
-        events: Arc<dyn Events>,
-        progress: Arc<Progress>,
     ) -> Result<ExecutionReport, TransferError> {
+        let RunContext {
+            execution_id,
+            events,
+            progress,
+            recorder,
+            seed,
+        } = ctx;
+        let execution_id = execution_id.as_str();
         let started = Instant::now();
         let source = Arc::new(RegistryClient::new(Role::Source, policy.source.clone())?);
         let target = Arc::new(RegistryClient::new(Role::Target, policy.target.clone())?);
@@ -142,6 +204,19 @@ impl Runner {
         let mut listed = false;
         let stages = &template.stages;
         let mut index = 0;
+        if let Some(seed) = seed {
+            // A retry: the artifacts are given, the listing stage is not run.
+            exec_records.push(not_run(&stages[0], &seed.reason));
+            tasks = seed.artifacts.into_iter().map(Task::new).collect();
+            progress
+                .planned
+                .store(tasks.len() as u64, Ordering::Relaxed);
+            recorder
+                .listed(&tasks.iter().map(|t| t.artifact.clone()).collect::<Vec<_>>())
+                .await;
+            listed = true;
+            index = 1;
+        }
         while index < stages.len() {
             let stage = &stages[index];
             if stage.scope == Scope::Artifact {
@@ -159,6 +234,7 @@ impl Runner {
                         std::mem::take(&mut tasks),
                         exec_failed,
                         &progress,
+                        &*recorder,
                     )
                     .await;
                 index = end;
@@ -188,6 +264,7 @@ impl Runner {
             match output {
                 Ok(out) if !listed => {
                     listed = true;
+                    recorder.listed(&out.resources).await;
                     tasks = out.resources.into_iter().map(Task::new).collect();
                     progress
                         .planned
@@ -235,6 +312,7 @@ impl Runner {
         tasks: Vec<Task>,
         exec_failed: bool,
         progress: &Progress,
+        recorder: &dyn Recorder,
     ) -> Vec<Task> {
         let bounds: Vec<Semaphore> = segment
             .iter()
@@ -288,6 +366,7 @@ impl Runner {
                             }
                         }
                     }
+                    recorder.task(i, &snapshot(&task)).await;
                     (i, task)
                 }
             })
@@ -498,6 +577,18 @@ fn merge(tasks: &mut Vec<Task>, resources: Vec<Artifact>, stage: &str) {
         }
     }
     tasks.extend(by_key.into_values().map(Task::new));
+}
+
+fn snapshot(t: &Task) -> TaskReport {
+    TaskReport {
+        repository: t.artifact.repository.clone(),
+        target_repository: t.artifact.target_repository.clone(),
+        tag: t.artifact.tag.clone(),
+        digest: t.artifact.digest.clone(),
+        status: t.status,
+        error: t.error.clone(),
+        stages: t.records.clone(),
+    }
 }
 
 fn task_report(t: Task) -> TaskReport {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use tokio::sync::Mutex;
 
 use super::{Function, LoadError, Runtime};
@@ -13,35 +14,106 @@ use super::{Function, LoadError, Runtime};
 pub enum CatalogError {
     #[error("{reference}: not `name@version`")]
     BadReference { reference: String },
-    #[error(
-        "unknown function {reference} (looked in: {searched}); build the functions with functions/build"
-    )]
+    #[error("unknown function {reference} ({searched})")]
     Unknown { reference: String, searched: String },
-    #[error("function {reference} ({path}): {source}")]
+    #[error("function {reference}: {source}")]
     Load {
         reference: String,
-        path: String,
         source: LoadError,
     },
-    #[error("function {reference}: reading {path}: {source}")]
-    Read {
-        reference: String,
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("function {reference}: {message}")]
+    Read { reference: String, message: String },
+}
+
+/// Where component bytes come from: a directory of `name@version.wasm`
+/// files (`ferry copy`) or the service's store (uploaded functions).
+pub trait FunctionSource: Send + Sync {
+    /// The bytes of `name@version`, `None` if this source has no such function.
+    fn fetch<'a>(
+        &'a self,
+        name: &'a str,
+        version: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>>;
+    /// Where it looks, for "unknown function" messages.
+    fn describe(&self) -> String;
+}
+
+/// Functions installed as files in directories, searched in order.
+pub struct DirSource {
+    pub dirs: Vec<PathBuf>,
+}
+
+impl DirSource {
+    /// The path of `name@version` in the first directory that has it.
+    pub fn find(&self, name: &str, version: &str) -> Option<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|d| d.join(format!("{name}@{version}.wasm")))
+            .find(|p| p.is_file())
+    }
+
+    /// Every `name@version` installed.
+    pub fn installed(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .dirs
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten()
+            .filter_map(|e| {
+                let p = e.ok()?.path();
+                (p.extension()? == "wasm").then(|| stem(&p))?
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+impl FunctionSource for DirSource {
+    fn fetch<'a>(
+        &'a self,
+        name: &'a str,
+        version: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
+        Box::pin(async move {
+            match self.find(name, version) {
+                Some(p) => std::fs::read(&p)
+                    .map(Some)
+                    .map_err(|e| format!("reading {}: {e}", p.display())),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "looked in: {}; build the functions with functions/build",
+            self.dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 pub struct Catalog {
     runtime: Arc<Runtime>,
-    dirs: Vec<PathBuf>,
+    source: Arc<dyn FunctionSource>,
     loaded: Mutex<HashMap<String, Arc<Function>>>,
 }
 
 impl Catalog {
+    /// Functions from directories of component files.
     pub fn new(runtime: Arc<Runtime>, dirs: Vec<PathBuf>) -> Self {
+        Self::with_source(runtime, Arc::new(DirSource { dirs }))
+    }
+
+    pub fn with_source(runtime: Arc<Runtime>, source: Arc<dyn FunctionSource>) -> Self {
         Self {
             runtime,
-            dirs,
+            source,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -70,69 +142,39 @@ impl Catalog {
         &self.runtime
     }
 
-    /// The function for `name@version`, loading it on first use.
+    /// The function for `name@version`, loading it on first use. Versions
+    /// are immutable, so a loaded function is kept.
     pub async fn get(&self, reference: &str) -> Result<Arc<Function>, CatalogError> {
         let (name, version) = split_reference(reference)?;
-        let mut loaded = self.loaded.lock().await;
-        if let Some(f) = loaded.get(reference) {
+        if let Some(f) = self.loaded.lock().await.get(reference) {
             return Ok(f.clone());
         }
-        let path = self
-            .find(name, version)
+        let bytes = self
+            .source
+            .fetch(name, version)
+            .await
+            .map_err(|message| CatalogError::Read {
+                reference: reference.to_string(),
+                message,
+            })?
             .ok_or_else(|| CatalogError::Unknown {
                 reference: reference.to_string(),
-                searched: self.searched(),
+                searched: self.source.describe(),
             })?;
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(&path).map_err(|source| CatalogError::Read {
-            reference: reference.to_string(),
-            path: shown.clone(),
-            source,
-        })?;
         let f = Arc::new(
             self.runtime
                 .load(reference, &bytes)
                 .await
                 .map_err(|source| CatalogError::Load {
                     reference: reference.to_string(),
-                    path: shown,
                     source,
                 })?,
         );
-        loaded.insert(reference.to_string(), f.clone());
+        self.loaded
+            .lock()
+            .await
+            .insert(reference.to_string(), f.clone());
         Ok(f)
-    }
-
-    fn find(&self, name: &str, version: &str) -> Option<PathBuf> {
-        self.dirs
-            .iter()
-            .map(|d| d.join(format!("{name}@{version}.wasm")))
-            .find(|p| p.is_file())
-    }
-
-    fn searched(&self) -> String {
-        self.dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// Every `name@version` installed in the search directories.
-    pub fn installed(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .dirs
-            .iter()
-            .filter_map(|d| std::fs::read_dir(d).ok())
-            .flatten()
-            .filter_map(|e| {
-                let p = e.ok()?.path();
-                (p.extension()? == "wasm").then(|| stem(&p))?
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        out
     }
 }
 

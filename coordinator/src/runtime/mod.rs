@@ -23,7 +23,7 @@ pub use bindings::{
     ParamSpec, Report, StageInput, StageOutput, Status, WitEndpoint, WitError, WitPolicy,
 };
 pub use capabilities::{Capabilities, Events, Level, TracingEvents};
-pub use catalog::{Catalog, CatalogError};
+pub use catalog::{Catalog, CatalogError, DirSource, FunctionSource};
 use engine::Ticker;
 use state::StageState;
 
@@ -77,6 +77,9 @@ pub struct Function {
     pub digest: String,
     pub size: usize,
     pub info: FunctionInfo,
+    /// Interface names the component imports and exports.
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
     pre: bindings::StagePre<StageState>,
 }
 
@@ -150,11 +153,22 @@ impl Runtime {
             .describe(&pre)
             .await
             .map_err(|e| LoadError::Describe(e.to_string()))?;
+        let ty = pre.instance_pre().component().component_type();
+        let imports = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let exports = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         Ok(Function {
             reference: reference.to_string(),
             digest,
             size: bytes.len(),
             info,
+            imports,
+            exports,
             pre,
         })
     }

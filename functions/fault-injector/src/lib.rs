@@ -15,15 +15,17 @@ struct FaultInjector;
 impl Guest for FaultInjector {
     fn describe() -> FunctionInfo {
         FunctionInfo {
-            description: "Test-only: traps, spins, hogs memory or fails for matching artifacts."
-                .into(),
+            description:
+                "Test-only: traps, spins, sleeps, hogs memory or fails for matching artifacts."
+                    .into(),
             params: vec![
                 param(
                     "mode",
-                    "trap (panic), spin (loop forever), hog (allocate without bound), fail (internal error) or none.",
+                    "trap (panic), spin (loop forever), sleep (wait `seconds`, then pass), hog (allocate without bound), fail (internal error) or none.",
                     false,
                     Some("none"),
                 ),
+                param("seconds", "How long `sleep` waits.", false, Some("1")),
                 param(
                     "repository",
                     "Doublestar glob: only artifacts whose repository matches are affected (with no artifacts, only \"**\" affects).",
@@ -36,7 +38,8 @@ impl Guest for FaultInjector {
 
     fn run(input: StageInput) -> Result<StageOutput, WitError> {
         let params = Params::new(&input.params);
-        let mode = params.choice("mode", &["none", "trap", "spin", "hog", "fail"])?;
+        let mode = params.choice("mode", &["none", "trap", "spin", "sleep", "hog", "fail"])?;
+        let seconds = params.u64("seconds", 1)?;
         let pattern = params.string("repository", "**");
         let matcher = glob(&pattern).map_err(invalid)?;
         let affected = if input.resources.is_empty() {
@@ -52,14 +55,17 @@ impl Guest for FaultInjector {
             match mode.as_str() {
                 "trap" => panic!("fault-injector: trap requested"),
                 "spin" => spin(),
+                // A long, idle stage: the host's clock wait, no CPU.
+                "sleep" => std::thread::sleep(std::time::Duration::from_secs(seconds)),
                 "hog" => hog(),
-                _ => {
+                "fail" => {
                     return Err(error(
                         ErrorKind::Internal,
                         "fault-injector: failure requested",
                         false,
                     ));
                 }
+                _ => {}
             }
         }
         Ok(output(

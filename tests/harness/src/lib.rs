@@ -30,6 +30,7 @@ pub mod client;
 pub mod ferry;
 pub mod image;
 pub mod registry;
+pub mod server;
 pub mod token;
 
 pub use client::{
@@ -43,6 +44,7 @@ pub use image::{
     push_image, push_index, push_raw_manifest, push_referrer,
 };
 pub use registry::{Auth, Registry, docker_registry_available};
+pub use server::{Body, PgDatabase, Server};
 pub use token::TokenServer;
 
 /// OCI and Docker media types used by the harness.

@@ -1,0 +1,436 @@
+//! `ferry policy apply|list|run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use serde_json::{Map, Value, json};
+
+use super::execution::{self, Execution};
+use super::{Ctx, Failure, Outcome, decode, find_by_name, names, print_json, read_input, table};
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Create or update a replication policy from a YAML file (Harbor's
+    /// policy fields; registries may be given by name).
+    Apply {
+        /// The policy's YAML file (`-`: standard input).
+        file: PathBuf,
+    },
+    /// List policies.
+    List,
+    /// Start an execution of a policy.
+    Run {
+        /// The policy's name (or id).
+        name: String,
+        /// Wait for the execution to finish, showing progress; exit 1
+        /// unless it succeeded.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up waiting after this long (e.g. `30m`, `2h`).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "1h", value_name = "DURATION")]
+        timeout: Duration,
+    },
+}
+
+pub async fn run(ctx: Ctx, command: PolicyCommand) -> Outcome {
+    match command {
+        PolicyCommand::Apply { file } => apply(&ctx, file).await,
+        PolicyCommand::List => list(&ctx).await,
+        PolicyCommand::Run {
+            name,
+            wait,
+            timeout,
+        } => {
+            let (id, _) = policy_id(&ctx, &name).await?;
+            let started: Value = ctx
+                .api
+                .post_action(&["policies", &id.to_string(), "executions"])
+                .await?;
+            let exec: Execution = decode("execution", &started)?;
+            if ctx.json() {
+                if !wait {
+                    print_json(&started);
+                }
+            } else {
+                println!("{}", exec.headline());
+            }
+            if !wait {
+                return Ok(execution::started_code(&exec));
+            }
+            execution::wait_and_finish(&ctx, exec.id, timeout).await
+        }
+    }
+}
+
+async fn apply(ctx: &Ctx, file: PathBuf) -> Outcome {
+    let bytes = read_input(&file)?;
+    let doc: serde_yaml::Value = serde_yaml::from_slice(&bytes)
+        .map_err(|e| Failure::input(format!("{}: not YAML: {e}", file.display())))?;
+    let doc: Value = serde_json::to_value(doc)
+        .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+    let registries = if needs_registry_names(&doc) {
+        ctx.api.list_all(&["registries"]).await?
+    } else {
+        Vec::new()
+    };
+    let body = policy_body(doc, &registries)
+        .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    let policies = ctx.api.list_all(&["policies"]).await?;
+    let existing = find_by_name(&policies, &name).and_then(|p| p.get("id")?.as_i64());
+    let (answer, verb, id): (Value, &str, Option<i64>) = match existing {
+        Some(id) => (
+            ctx.api.put(&["policies", &id.to_string()], &body).await?,
+            "updated",
+            Some(id),
+        ),
+        None => (ctx.api.post(&["policies"], &body).await?, "created", None),
+    };
+    if ctx.json() {
+        // A PUT may answer with nothing; show what was sent then.
+        let shown = if answer.is_null() { body } else { answer };
+        print_json(&shown);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let id = answer.get("id").and_then(Value::as_i64).or(id);
+    match id {
+        Some(id) => println!("policy {name} {verb} (id {id})"),
+        None => println!("policy {name} {verb}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(ctx: &Ctx) -> Outcome {
+    let policies = ctx.api.list_all(&["policies"]).await?;
+    if ctx.json() {
+        print_json(&Value::Array(policies));
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Registry names read better than ids; ids still show if that fails.
+    let registries = ctx.api.list_all(&["registries"]).await.unwrap_or_default();
+    let registry = |p: &Value, key: &str| -> String {
+        let Some(id) = p.get(key).and_then(|r| r.get("id")).and_then(Value::as_i64) else {
+            return "-".into();
+        };
+        registries
+            .iter()
+            .find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
+            .and_then(|r| r.get("name").and_then(Value::as_str))
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("#{id}"))
+    };
+    let text = |p: &Value, key: &str| -> String {
+        match p.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => "-".into(),
+            Some(v) => v.to_string(),
+        }
+    };
+    let rows: Vec<Vec<String>> = policies
+        .iter()
+        .map(|p| {
+            let trigger = p
+                .get("trigger")
+                .and_then(|t| t.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("manual");
+            let cron = p
+                .pointer("/trigger/trigger_settings/cron")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty());
+            vec![
+                text(p, "id"),
+                text(p, "name"),
+                registry(p, "src_registry"),
+                registry(p, "dest_registry"),
+                match cron {
+                    Some(c) => format!("{trigger} ({c})"),
+                    None => trigger.to_string(),
+                },
+                text(p, "enabled"),
+                text(p, "template"),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "ID", "NAME", "SOURCE", "DEST", "TRIGGER", "ENABLED", "TEMPLATE"
+            ],
+            &rows
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The id and JSON of the policy called `name`; an all-digits argument that
+/// names no policy is taken as an id.
+pub async fn policy_id(ctx: &Ctx, name: &str) -> Result<(i64, Value), Failure> {
+    let policies = ctx.api.list_all(&["policies"]).await?;
+    if let Some(p) = find_by_name(&policies, name)
+        && let Some(id) = p.get("id").and_then(Value::as_i64)
+    {
+        return Ok((id, p.clone()));
+    }
+    if let Ok(id) = name.parse::<i64>()
+        && let Some(p) = policies
+            .iter()
+            .find(|p| p.get("id").and_then(Value::as_i64) == Some(id))
+    {
+        return Ok((id, p.clone()));
+    }
+    Err(Failure::input(format!(
+        "no policy named {name:?} (policies: {})",
+        names(&policies)
+    )))
+}
+
+const REGISTRY_KEYS: [&str; 2] = ["src_registry", "dest_registry"];
+
+fn needs_registry_names(doc: &Value) -> bool {
+    REGISTRY_KEYS.iter().any(|k| match doc.get(*k) {
+        Some(Value::String(_)) => true,
+        Some(Value::Object(o)) => !o.contains_key("id") && o.contains_key("name"),
+        _ => false,
+    })
+}
+
+/// Turns a policy document (YAML, as JSON) into the API's JSON: registries
+/// by name become `{id}`, `trigger` may be a bare type, and omitted fields
+/// get Harbor's defaults.
+pub fn policy_body(doc: Value, registries: &[Value]) -> Result<Value, String> {
+    let Value::Object(mut p) = doc else {
+        return Err("a policy is a mapping of Harbor policy fields".into());
+    };
+    match p.get("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() => {}
+        _ => return Err("the policy needs a `name`".into()),
+    }
+    for key in REGISTRY_KEYS {
+        let id = registry_ref(key, p.get(key), registries)?;
+        p.insert(key.into(), json!({ "id": id }));
+    }
+    let trigger = trigger(p.remove("trigger"))?;
+    p.insert("trigger".into(), trigger);
+    if let Some(filters) = p.get("filters")
+        && !filters.is_null()
+        && !filters.is_array()
+    {
+        return Err("`filters` is a list of {type, value, decoration}".into());
+    }
+    let defaults = [
+        ("description", json!("")),
+        ("dest_namespace", json!("")),
+        ("dest_namespace_replace_count", json!(-1)),
+        ("filters", json!([])),
+        ("replicate_deletion", json!(false)),
+        ("override", json!(true)),
+        ("enabled", json!(true)),
+        ("speed", json!(-1)),
+        ("copy_by_chunk", json!(false)),
+        ("chunk_size", json!(10_485_760)),
+        ("single_active_replication", json!(false)),
+        ("template", json!("oci-to-oci")),
+    ];
+    for (key, value) in defaults {
+        match p.get(key) {
+            None | Some(Value::Null) => {
+                p.insert(key.into(), value);
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(Value::Object(p))
+}
+
+fn registry_ref(key: &str, v: Option<&Value>, registries: &[Value]) -> Result<i64, String> {
+    let by_name = |name: &str| -> Result<i64, String> {
+        find_by_name(registries, name)
+            .and_then(|r| r.get("id")?.as_i64())
+            .ok_or_else(|| {
+                format!(
+                    "{key}: no registry named {name:?} (registries: {}); add it with `ferry registry add`",
+                    names(registries)
+                )
+            })
+    };
+    match v {
+        None | Some(Value::Null) => Err(format!("the policy needs `{key}` (a registry name)")),
+        Some(Value::String(name)) => by_name(name),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| format!("{key}: {n} is not a registry id")),
+        Some(Value::Object(o)) => match (o.get("id"), o.get("name")) {
+            (Some(id), _) => id
+                .as_i64()
+                .ok_or_else(|| format!("{key}: id {id} is not a registry id")),
+            (None, Some(Value::String(name))) => by_name(name),
+            _ => Err(format!(
+                "{key}: give a registry name or {{name: ...}} or {{id: ...}}"
+            )),
+        },
+        Some(other) => Err(format!("{key}: {other} is not a registry name")),
+    }
+}
+
+/// `trigger: manual`, `{type, trigger_settings: {cron}}`, or `{type, cron}`;
+/// omitted: manual.
+fn trigger(v: Option<Value>) -> Result<Value, String> {
+    let mut t = match v {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::String(kind)) => {
+            let mut m = Map::new();
+            m.insert("type".into(), Value::String(kind));
+            m
+        }
+        Some(Value::Object(m)) => m,
+        Some(other) => return Err(format!("trigger: {other} is not a trigger")),
+    };
+    if let Some(cron) = t.remove("cron") {
+        let settings = t.entry("trigger_settings").or_insert_with(|| json!({}));
+        match settings {
+            Value::Object(s) => {
+                s.entry("cron").or_insert(cron);
+            }
+            _ => return Err("trigger: trigger_settings is a mapping".into()),
+        }
+    }
+    if !t.contains_key("type") {
+        let scheduled = t
+            .get("trigger_settings")
+            .and_then(|s| s.get("cron"))
+            .is_some();
+        t.insert(
+            "type".into(),
+            json!(if scheduled { "scheduled" } else { "manual" }),
+        );
+    }
+    match t.get("trigger_settings") {
+        None | Some(Value::Null) => {
+            t.insert("trigger_settings".into(), json!({}));
+        }
+        Some(Value::Object(_)) => {}
+        Some(_) => return Err("trigger: trigger_settings is a mapping".into()),
+    }
+    Ok(Value::Object(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Value {
+        let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+        serde_json::to_value(v).unwrap()
+    }
+
+    fn registries() -> Vec<Value> {
+        vec![
+            json!({"id": 1, "name": "hub", "url": "https://hub"}),
+            json!({"id": 2, "name": "mirror", "url": "https://mirror"}),
+        ]
+    }
+
+    #[test]
+    fn names_resolve_and_defaults_fill_in() {
+        let doc = yaml("name: p\nsrc_registry: hub\ndest_registry: {name: mirror}\n");
+        assert!(needs_registry_names(&doc));
+        let body = policy_body(doc, &registries()).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "name": "p",
+                "description": "",
+                "src_registry": {"id": 1},
+                "dest_registry": {"id": 2},
+                "dest_namespace": "",
+                "dest_namespace_replace_count": -1,
+                "filters": [],
+                "trigger": {"type": "manual", "trigger_settings": {}},
+                "replicate_deletion": false,
+                "override": true,
+                "enabled": true,
+                "speed": -1,
+                "copy_by_chunk": false,
+                "chunk_size": 10485760,
+                "single_active_replication": false,
+                "template": "oci-to-oci",
+            })
+        );
+    }
+
+    #[test]
+    fn given_fields_are_kept() {
+        let doc = yaml(
+            r#"
+name: nightly
+description: mirror alpine
+src_registry: {id: 7}
+dest_registry: 2
+dest_namespace: mirror
+dest_namespace_replace_count: 0
+filters:
+  - {type: name, value: "library/**"}
+  - {type: tag, value: "v*", decoration: excludes}
+trigger:
+  type: scheduled
+  trigger_settings: {cron: "0 0 2 * * *"}
+override: false
+enabled: false
+speed: 1024
+copy_by_chunk: true
+chunk_size: 1048576
+single_active_replication: true
+template: oci-to-oci@2
+"#,
+        );
+        assert!(!needs_registry_names(&doc));
+        let body = policy_body(doc, &[]).unwrap();
+        assert_eq!(body["src_registry"], json!({"id": 7}));
+        assert_eq!(body["dest_registry"], json!({"id": 2}));
+        assert_eq!(body["dest_namespace_replace_count"], json!(0));
+        assert_eq!(body["filters"][1]["decoration"], json!("excludes"));
+        assert_eq!(
+            body["trigger"],
+            json!({"type": "scheduled", "trigger_settings": {"cron": "0 0 2 * * *"}})
+        );
+        assert_eq!(body["override"], json!(false));
+        assert_eq!(body["enabled"], json!(false));
+        assert_eq!(body["speed"], json!(1024));
+        assert_eq!(body["copy_by_chunk"], json!(true));
+        assert_eq!(body["chunk_size"], json!(1048576));
+        assert_eq!(body["single_active_replication"], json!(true));
+        assert_eq!(body["template"], json!("oci-to-oci@2"));
+        assert_eq!(body["description"], json!("mirror alpine"));
+    }
+
+    #[test]
+    fn trigger_shorthands() {
+        assert_eq!(
+            trigger(Some(json!("event_based"))).unwrap(),
+            json!({"type": "event_based", "trigger_settings": {}})
+        );
+        assert_eq!(
+            trigger(Some(json!({"cron": "0 * * * * *"}))).unwrap(),
+            json!({"type": "scheduled", "trigger_settings": {"cron": "0 * * * * *"}})
+        );
+        assert!(trigger(Some(json!(3))).is_err());
+    }
+
+    #[test]
+    fn bad_policies_are_explained() {
+        let err = |text: &str| policy_body(yaml(text), &registries()).unwrap_err();
+        assert!(err("- a\n").contains("mapping"));
+        assert!(err("src_registry: hub\n").contains("name"));
+        assert!(err("name: p\ndest_registry: hub\n").contains("src_registry"));
+        let e = err("name: p\nsrc_registry: nope\ndest_registry: hub\n");
+        assert!(e.contains("no registry named \"nope\""), "{e}");
+        assert!(e.contains("hub, mirror"), "{e}");
+        assert!(
+            err("name: p\nsrc_registry: hub\ndest_registry: hub\nfilters: x\n").contains("filters")
+        );
+    }
+}

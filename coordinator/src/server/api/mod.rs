@@ -1,0 +1,46 @@
+//! The HTTP API: JSON under `/api/v1`, Harbor's field names, Bearer auth.
+
+mod error;
+mod executions;
+mod functions;
+mod openapi;
+mod policies;
+mod registries;
+mod templates;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use error::{ApiError, ApiJson, ApiQuery, ApiResult};
+
+use super::App;
+
+/// The API router: `/healthz` and the OpenAPI document are open; the rest
+/// needs the admin token.
+pub fn router(app: Arc<App>, token: String) -> Router {
+    let limit = app.max_upload_bytes;
+    let protected = Router::new()
+        .merge(registries::routes())
+        .merge(functions::routes(limit))
+        .merge(templates::routes())
+        .merge(policies::routes())
+        .merge(executions::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(token),
+            super::auth::require_token,
+        ))
+        .with_state(app.clone());
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .nest("/api/v1", protected)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+}
+
+/// Handlers' shared state.
+pub type AppState = axum::extract::State<Arc<App>>;

@@ -1,0 +1,294 @@
+//! `/registries`: where images come from and go to. Credentials are
+//! write-only: sealed at rest, never returned, never logged.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::error::ErrorBody;
+use super::{ApiError, ApiJson, ApiResult, AppState};
+use crate::server::App;
+use crate::store::{NewRegistry, Registry};
+use crate::transfer::{Credentials, Endpoint, Kind, RegistryClient, Request, Role};
+
+pub fn routes() -> Router<std::sync::Arc<App>> {
+    Router::new()
+        .route("/registries", post(create).get(list))
+        .route("/registries/{id}", get(show).put(update).delete(remove))
+        .route("/registries/{id}/ping", post(ping))
+}
+
+/// Registry kinds Ferry has templates for.
+pub const KINDS: &[&str] = &["distribution"];
+
+/// A registry credential; write-only (sealed at rest, never returned).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialInput {
+    /// Only `basic`: a user and a password or token.
+    #[serde(rename = "type", default = "basic")]
+    #[schema(default = "basic")]
+    kind: String,
+    access_key: String,
+    #[schema(format = Password, write_only)]
+    access_secret: String,
+}
+
+fn basic() -> String {
+    "basic".into()
+}
+
+/// A registry as clients send it (create, or replace on update).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryInput {
+    name: String,
+    #[schema(example = "https://registry.example.com")]
+    url: String,
+    /// Registry kind; `distribution` (the default) is the only one.
+    #[serde(rename = "type", default)]
+    #[schema(default = "distribution")]
+    kind: Option<String>,
+    #[serde(default)]
+    insecure: bool,
+    #[serde(default)]
+    description: String,
+    /// On update, omitting it keeps the stored credential.
+    #[serde(default)]
+    credential: Option<CredentialInput>,
+}
+
+fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
+    if input.name.trim().is_empty() {
+        return Err(ApiError::bad_request("name: must not be empty"));
+    }
+    Endpoint::new(&input.url, input.insecure, None).map_err(|e| {
+        ApiError::bad_request(format!(
+            "url: {}",
+            e.replace("--insecure", "\"insecure\": true")
+        ))
+    })?;
+    let kind = input.kind.unwrap_or_else(|| "distribution".into());
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "type: {kind:?} is not one of {}",
+            KINDS.join(", ")
+        )));
+    }
+    let has_credential = input.credential.is_some();
+    let (credential_type, credential_sealed) = match input.credential {
+        None => (None, None),
+        Some(c) if c.kind != "basic" => {
+            return Err(ApiError::bad_request(format!(
+                "credential.type: {:?} is not supported (use basic: a user and a password or token)",
+                c.kind
+            )));
+        }
+        Some(c) if c.access_key.is_empty() => {
+            return Err(ApiError::bad_request(
+                "credential.access_key: must not be empty",
+            ));
+        }
+        Some(c) => (
+            Some(c.kind),
+            Some(
+                app.sealer
+                    .seal(format!("{}\0{}", c.access_key, c.access_secret).as_bytes()),
+            ),
+        ),
+    };
+    Ok((
+        NewRegistry {
+            name: input.name.trim().to_string(),
+            url: input.url.trim_end_matches('/').to_string(),
+            kind,
+            insecure: input.insecure,
+            description: input.description,
+            credential_type,
+            credential_sealed,
+        },
+        has_credential,
+    ))
+}
+
+/// Creates a registry.
+#[utoipa::path(
+    post,
+    path = "/api/v1/registries",
+    tag = "registries",
+    operation_id = "create_registry",
+    request_body = RegistryInput,
+    responses(
+        (status = 201, description = "The registry, without its credential", body = Registry),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    )
+)]
+async fn create(
+    state: AppState,
+    ApiJson(input): ApiJson<RegistryInput>,
+) -> ApiResult<(StatusCode, axum::Json<Registry>)> {
+    let (row, _) = validate(&state, input)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.store.create_registry(row).await?),
+    ))
+}
+
+/// Lists the registries.
+#[utoipa::path(
+    get,
+    path = "/api/v1/registries",
+    tag = "registries",
+    operation_id = "list_registries",
+    responses((status = 200, description = "Every registry", body = [Registry]))
+)]
+async fn list(state: AppState) -> ApiResult<axum::Json<Vec<Registry>>> {
+    Ok(axum::Json(state.store.list_registries().await?))
+}
+
+/// Shows a registry.
+#[utoipa::path(
+    get,
+    path = "/api/v1/registries/{id}",
+    tag = "registries",
+    operation_id = "get_registry",
+    params(("id" = i64, Path, description = "Registry id")),
+    responses(
+        (status = 200, description = "The registry", body = Registry),
+        (status = 404, description = "No such registry", body = ErrorBody),
+    )
+)]
+async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Registry>> {
+    Ok(axum::Json(state.store.get_registry(id).await?))
+}
+
+/// Replaces a registry. An update without `credential` keeps the stored one.
+#[utoipa::path(
+    put,
+    path = "/api/v1/registries/{id}",
+    tag = "registries",
+    operation_id = "update_registry",
+    params(("id" = i64, Path, description = "Registry id")),
+    request_body = RegistryInput,
+    responses(
+        (status = 200, description = "The updated registry", body = Registry),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 404, description = "No such registry", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    )
+)]
+async fn update(
+    state: AppState,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<RegistryInput>,
+) -> ApiResult<axum::Json<Registry>> {
+    let (row, has_credential) = validate(&state, input)?;
+    Ok(axum::Json(
+        state
+            .store
+            .update_registry(id, row, !has_credential)
+            .await?,
+    ))
+}
+
+/// Deletes a registry.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/registries/{id}",
+    tag = "registries",
+    operation_id = "delete_registry",
+    params(("id" = i64, Path, description = "Registry id")),
+    responses(
+        (status = 200, description = "Deleted"),
+        (status = 404, description = "No such registry", body = ErrorBody),
+        (status = 409, description = "A policy uses the registry", body = ErrorBody),
+    )
+)]
+async fn remove(state: AppState, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    state.store.delete_registry(id).await?;
+    Ok(StatusCode::OK)
+}
+
+/// The outcome of a ping.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `healthy` | `unhealthy`.
+    #[schema(example = "healthy")]
+    status: &'static str,
+    message: String,
+}
+
+/// Pings `/v2/` with the stored credential.
+///
+/// An unreachable or refusing registry is still a 200, with `unhealthy`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/registries/{id}/ping",
+    tag = "registries",
+    operation_id = "ping_registry",
+    params(("id" = i64, Path, description = "Registry id")),
+    responses(
+        (status = 200, description = "Whether the registry answered", body = Health),
+        (status = 400, description = "The stored URL is not usable", body = ErrorBody),
+        (status = 404, description = "No such registry", body = ErrorBody),
+    )
+)]
+async fn ping(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Health>> {
+    let reg = state.store.get_registry(id).await?;
+    let credentials = match state.store.registry_credential(id).await? {
+        None => None,
+        Some((_, sealed)) => {
+            let plain = state.sealer.open(&sealed).map_err(ApiError::internal)?;
+            let text = String::from_utf8_lossy(&plain).into_owned();
+            let (u, p) = text.split_once('\0').unwrap_or((&text, ""));
+            Some(Credentials {
+                username: u.into(),
+                password: p.into(),
+            })
+        }
+    };
+    let endpoint =
+        Endpoint::new(&reg.url, reg.insecure, credentials).map_err(ApiError::bad_request)?;
+    let client = RegistryClient::new(Role::Target, endpoint)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let req = Request {
+        method: "GET".into(),
+        path: "/v2/".into(),
+        headers: Vec::new(),
+        body: None,
+    };
+    let health =
+        match tokio::time::timeout(std::time::Duration::from_secs(15), client.send(req)).await {
+            Err(_) => Health {
+                status: "unhealthy",
+                message: format!("{}: no answer within 15 s", reg.url),
+            },
+            Ok(Ok(r)) if r.status == 200 => Health {
+                status: "healthy",
+                message: format!("{}/v2/ answered 200", reg.url),
+            },
+            Ok(Ok(r)) => {
+                let e = crate::transfer::TransferError::from_status(
+                    r.status,
+                    format!("{} GET /v2/", reg.url),
+                    &r.body,
+                );
+                Health {
+                    status: "unhealthy",
+                    message: if e.kind == Kind::Unauthorized {
+                        format!("{e}: the registry refused the credential")
+                    } else {
+                        e.to_string()
+                    },
+                }
+            }
+            Ok(Err(e)) => Health {
+                status: "unhealthy",
+                message: e.to_string(),
+            },
+        };
+    Ok(axum::Json(health))
+}

@@ -1,0 +1,165 @@
+//! `/templates`: process templates, validated on write and versioned.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::error::ErrorBody;
+use super::{ApiError, ApiQuery, ApiResult, AppState};
+use crate::engine::Template;
+use crate::server::App;
+use crate::store::TemplateRow;
+
+pub fn routes() -> Router<std::sync::Arc<App>> {
+    Router::new()
+        .route("/templates", post(create).get(list))
+        .route("/templates/{name}", get(show).put(update))
+        .route("/templates/{name}/versions", get(versions))
+}
+
+/// Validates the YAML (functions, parameters) and stores a new version.
+async fn store_version(
+    state: &App,
+    body: String,
+    expected: Option<&str>,
+) -> ApiResult<TemplateRow> {
+    if body.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "the body must be the template's YAML",
+        ));
+    }
+    let t = Template::load("template", &body, &state.catalog).await?;
+    if t.name.trim().is_empty() {
+        return Err(ApiError::bad_request("name: must not be empty"));
+    }
+    if let Some(name) = expected
+        && name != t.name
+    {
+        return Err(ApiError::bad_request(format!(
+            "name: the YAML says {:?}, the URL {name:?}",
+            t.name
+        )));
+    }
+    Ok(state
+        .store
+        .put_template(&t.name, &t.description, &body)
+        .await?)
+}
+
+/// Creates a template (version 1), or a new version of an existing one;
+/// the name comes from the YAML.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates",
+    tag = "templates",
+    operation_id = "create_template",
+    request_body(
+        description = "The template's YAML",
+        content = String,
+        content_type = "application/yaml",
+    ),
+    responses(
+        (status = 201, description = "The stored version", body = TemplateRow),
+        (status = 400, description = "Invalid YAML, unknown functions or parameters", body = ErrorBody),
+    )
+)]
+async fn create(state: AppState, body: String) -> ApiResult<(StatusCode, axum::Json<TemplateRow>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(store_version(&state, body, None).await?),
+    ))
+}
+
+/// Stores a new version of an existing template.
+#[utoipa::path(
+    put,
+    path = "/api/v1/templates/{name}",
+    tag = "templates",
+    operation_id = "update_template",
+    params(("name" = String, Path, description = "Template name")),
+    request_body(
+        description = "The template's YAML",
+        content = String,
+        content_type = "application/yaml",
+    ),
+    responses(
+        (status = 200, description = "The stored version", body = TemplateRow),
+        (status = 400, description = "Invalid YAML, or its name is not the URL's", body = ErrorBody),
+        (status = 404, description = "No such template", body = ErrorBody),
+    )
+)]
+async fn update(
+    state: AppState,
+    Path(name): Path<String>,
+    body: String,
+) -> ApiResult<axum::Json<TemplateRow>> {
+    state.store.get_template(&name, None).await?;
+    Ok(axum::Json(store_version(&state, body, Some(&name)).await?))
+}
+
+/// Lists the templates.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates",
+    tag = "templates",
+    operation_id = "list_templates",
+    responses((status = 200, description = "Every template", body = [TemplateRow]))
+)]
+async fn list(state: AppState) -> ApiResult<axum::Json<Vec<TemplateRow>>> {
+    Ok(axum::Json(state.store.list_templates().await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionQuery {
+    /// A version number; the latest when omitted.
+    version: Option<i64>,
+}
+
+/// Shows a template's latest version, or the one asked for.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates/{name}",
+    tag = "templates",
+    operation_id = "get_template",
+    params(("name" = String, Path, description = "Template name"), VersionQuery),
+    responses(
+        (status = 200, description = "The template version", body = TemplateRow),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 404, description = "No such template or version", body = ErrorBody),
+    )
+)]
+async fn show(
+    state: AppState,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
+) -> ApiResult<axum::Json<TemplateRow>> {
+    Ok(axum::Json(
+        state.store.get_template(&name, q.version).await?,
+    ))
+}
+
+/// Lists a template's versions.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates/{name}/versions",
+    tag = "templates",
+    operation_id = "list_template_versions",
+    params(("name" = String, Path, description = "Template name")),
+    responses(
+        (status = 200, description = "Every version", body = [TemplateRow]),
+        (status = 404, description = "No such template", body = ErrorBody),
+    )
+)]
+async fn versions(
+    state: AppState,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Vec<TemplateRow>>> {
+    let v = state.store.template_versions(&name).await?;
+    if v.is_empty() {
+        return Err(ApiError::not_found(format!("template {name} not found")));
+    }
+    Ok(axum::Json(v))
+}

@@ -1,0 +1,126 @@
+//! `ferry serve` settings: flags, then `FERRY_…` environment variables,
+//! then an optional YAML file, then defaults.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Deserialize;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:7117].
+    #[arg(long, env = "FERRY_LISTEN")]
+    pub listen: Option<String>,
+    /// Where the SQLite database, the secret key and the admin token live
+    /// [default: $XDG_DATA_HOME/ferry or ~/.local/share/ferry].
+    #[arg(long, env = "FERRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…` [default: SQLite in the data directory].
+    #[arg(long, env = "FERRY_DATABASE")]
+    pub database: Option<String>,
+    /// A YAML file with any of: listen, data_dir, database, coordinator_id,
+    /// max_upload_bytes, max_executions.
+    #[arg(long, env = "FERRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This coordinator's name in leases [default: host-pid].
+    #[arg(long, env = "FERRY_COORDINATOR_ID")]
+    pub coordinator_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    coordinator_id: Option<String>,
+    max_upload_bytes: Option<usize>,
+    max_executions: Option<usize>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database: String,
+    pub coordinator_id: String,
+    /// Largest function component accepted (64 MiB).
+    pub max_upload_bytes: usize,
+    /// Executions this coordinator runs at once (4).
+    pub max_executions: usize,
+    pub admin_token: Option<String>,
+    pub function_dirs: Vec<PathBuf>,
+    /// Execution lease (30 s; `FERRY_LEASE_SECS`): how soon the executions of
+    /// a coordinator that died are failed.
+    pub lease: std::time::Duration,
+}
+
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("ferry");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".local/share/ferry"))
+        .unwrap_or_else(|| PathBuf::from("ferry-data"))
+}
+
+impl Settings {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let file: FileConfig = match &args.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+                serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(default_data_dir);
+        let database = args
+            .database
+            .or(file.database)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("ferry.db").display()));
+        let coordinator_id = args
+            .coordinator_id
+            .or(file.coordinator_id)
+            .unwrap_or_else(|| {
+                let host =
+                    std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "ferry".into());
+                format!("{}-{}", host.trim(), std::process::id())
+            });
+        Ok(Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:7117".into()),
+            data_dir,
+            database,
+            coordinator_id,
+            max_upload_bytes: file.max_upload_bytes.unwrap_or(64 << 20),
+            max_executions: file.max_executions.unwrap_or(4).max(1),
+            admin_token: std::env::var("FERRY_ADMIN_TOKEN").ok(),
+            function_dirs: crate::runtime::Catalog::default_dirs(),
+            lease: std::time::Duration::from_secs(
+                std::env::var("FERRY_LEASE_SECS")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(30u64)
+                    .max(1),
+            ),
+        })
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,377 @@
+//! Runs executions: claims pending ones from the store (any coordinator on
+//! the same database may), runs them through the engine, records tasks as
+//! they finish, keeps a lease while running, and honours stop requests by
+//! dropping the run, which cancels transfers in flight.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{Mutex, Notify, Semaphore};
+
+use super::{App, resolve};
+use crate::engine::{
+    DEFAULT_BLOB_CONCURRENCY, ExecutionReport, ExecutionStatus, Outcome, Progress, Recorder,
+    RunContext, Runner, Seed, TaskReport, TaskStatus,
+};
+use crate::runtime::{Artifact, TracingEvents};
+use crate::store::{ExecCounts, ExecStatus, Execution, NewTask, Store, TaskUpdate, now_ms};
+
+const POLL_EVERY: Duration = Duration::from_secs(1);
+const STOP_POLL: Duration = Duration::from_millis(300);
+
+pub struct Executor {
+    id: String,
+    /// How long a claim lasts without renewal: a coordinator that dies is
+    /// noticed after this, and its executions are failed (renewed every third).
+    lease: Duration,
+    slots: Arc<Semaphore>,
+    wake: Notify,
+    runner: std::sync::OnceLock<Arc<Runner>>,
+}
+
+impl Executor {
+    pub fn new(id: String, max_executions: usize, lease: Duration) -> Self {
+        Self {
+            id,
+            lease,
+            slots: Arc::new(Semaphore::new(max_executions)),
+            wake: Notify::new(),
+            runner: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Looks for pending executions now rather than at the next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The claim loop, until the returned task is aborted.
+    pub fn start(self: Arc<Self>, app: Arc<App>) -> tokio::task::JoinHandle<()> {
+        let runner = self
+            .runner
+            .get_or_init(|| Arc::new(Runner::new(app.runtime.clone(), DEFAULT_BLOB_CONCURRENCY)))
+            .clone();
+        tokio::spawn(async move {
+            let renew = self.lease / 3;
+            let mut last_recovery: Option<std::time::Instant> = None;
+            loop {
+                if last_recovery.is_none_or(|t| t.elapsed() >= renew) {
+                    last_recovery = Some(std::time::Instant::now());
+                    match app.store.recover_expired(now_ms()).await {
+                        Ok(ids) if !ids.is_empty() => {
+                            tracing::warn!("failed executions {ids:?}: their coordinator stopped")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!("recovering expired executions: {e}"),
+                    }
+                }
+                while let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                    match app.store.claim_pending(&self.id, self.lease).await {
+                        Ok(Some(exec)) => {
+                            let (app, me, runner) = (app.clone(), self.clone(), runner.clone());
+                            tokio::spawn(async move {
+                                me.run_one(&app, &runner, exec).await;
+                                drop(slot);
+                            });
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!("claiming executions: {e}");
+                            break;
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(POLL_EVERY) => {}
+                }
+            }
+        })
+    }
+
+    async fn run_one(&self, app: &Arc<App>, runner: &Runner, exec: Execution) {
+        let id = exec.id;
+        let prepared = async {
+            let policy = app.store.get_policy(exec.policy_id).await?;
+            let engine_policy = resolve::engine_policy(app, &policy).await?;
+            let template = resolve::template(app, &policy.template).await?;
+            let seed = match exec.retry_of {
+                Some(of) => {
+                    let artifacts = app
+                        .store
+                        .task_artifacts(of, "failed")
+                        .await?
+                        .into_iter()
+                        .filter_map(|v| {
+                            serde_json::from_value::<ArtifactJson>(v)
+                                .ok()
+                                .map(Artifact::from)
+                        })
+                        .collect();
+                    Some(Seed {
+                        artifacts,
+                        reason: format!(
+                            "not run: retry of execution {of} re-runs its failed artifacts"
+                        ),
+                    })
+                }
+                None => None,
+            };
+            Ok::<_, resolve::ResolveError>((engine_policy, template, seed))
+        }
+        .await;
+        let (policy, template, seed) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = app
+                    .store
+                    .finish_execution(
+                        id,
+                        ExecStatus::Failed,
+                        &format!("cannot start: {e}"),
+                        ExecCounts::default(),
+                        serde_json::json!([]),
+                    )
+                    .await;
+                return;
+            }
+        };
+        let progress = Arc::new(Progress::default());
+        let recorder = Arc::new(StoreRecorder::new(app.store.clone(), id, progress.clone()));
+        let ctx = RunContext {
+            execution_id: id.to_string(),
+            events: Arc::new(TracingEvents),
+            progress: progress.clone(),
+            recorder: recorder.clone(),
+            seed,
+        };
+        let run = runner.run(ctx, &policy, &template);
+        tokio::select! {
+            result = run => {
+                let (status, text, report) = match result {
+                    Ok(report) => summarize(&report),
+                    Err(e) => (ExecStatus::Failed, e.to_string(), serde_json::json!([])),
+                };
+                let counts = recorder.counts().await;
+                if let Err(e) = app.store.finish_execution(id, status, &text, counts, report).await {
+                    tracing::error!("recording the end of execution {id}: {e}");
+                }
+            }
+            _ = stop_requested(&app.store, id) => {
+                // Dropping the run cancelled every transfer in flight.
+                recorder.stop_unfinished().await;
+                let counts = recorder.counts().await;
+                let _ = app.store.finish_execution(id, ExecStatus::Stopped, "stopped by request", counts, serde_json::json!([])).await;
+            }
+            _ = keep_lease(&app.store, id, &self.id, self.lease) => {
+                tracing::error!("execution {id}: lease lost to recovery; stopping here");
+            }
+        }
+    }
+}
+
+/// Resolves when a stop was requested for the execution.
+async fn stop_requested(store: &Store, id: i64) {
+    loop {
+        tokio::time::sleep(STOP_POLL).await;
+        if let Ok(true) = store.stop_requested(id).await {
+            return;
+        }
+    }
+}
+
+/// Renews the lease; resolves only when it was lost.
+async fn keep_lease(store: &Store, id: i64, me: &str, lease: Duration) {
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match store.renew_lease(id, me, lease).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!("renewing the lease of execution {id}: {e}"),
+        }
+    }
+}
+
+/// The execution's status and text from the engine's report.
+fn summarize(report: &ExecutionReport) -> (ExecStatus, String, serde_json::Value) {
+    let json = serde_json::to_value(&report.stages).unwrap_or_default();
+    if let Some(failed) = report.stages.iter().find(|s| s.outcome == Outcome::Failed) {
+        let why = failed.error.clone().unwrap_or_default();
+        return (
+            ExecStatus::Failed,
+            format!("stage {} failed: {why}", failed.stage),
+            json,
+        );
+    }
+    let total = report.tasks.len();
+    let failed = report
+        .tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Failed)
+        .count();
+    match report.status {
+        ExecutionStatus::Succeeded => (
+            ExecStatus::Succeeded,
+            format!("{total} artifact(s) replicated"),
+            json,
+        ),
+        ExecutionStatus::Failed => (
+            ExecStatus::Failed,
+            format!("{failed} of {total} artifact(s) failed"),
+            json,
+        ),
+    }
+}
+
+/// An artifact as stored in a task row, to re-run it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ArtifactJson {
+    repository: String,
+    target_repository: String,
+    tag: Option<String>,
+}
+
+impl From<ArtifactJson> for Artifact {
+    fn from(a: ArtifactJson) -> Self {
+        // A retry resolves the tag again: the source may have moved on.
+        Artifact {
+            repository: a.repository,
+            target_repository: a.target_repository,
+            tag: a.tag,
+            digest: None,
+            media_type: None,
+            manifests: Vec::new(),
+            blobs: Vec::new(),
+            referrers: Vec::new(),
+        }
+    }
+}
+
+/// Writes tasks to the store as the engine reports them.
+struct StoreRecorder {
+    store: Store,
+    execution: i64,
+    progress: Arc<Progress>,
+    /// Task ids and last known status, in listing order.
+    tasks: Mutex<Vec<(i64, Option<TaskStatus>)>>,
+}
+
+impl StoreRecorder {
+    fn new(store: Store, execution: i64, progress: Arc<Progress>) -> Self {
+        Self {
+            store,
+            execution,
+            progress,
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn counts(&self) -> ExecCounts {
+        let tasks = self.tasks.lock().await;
+        let n = |s: TaskStatus| tasks.iter().filter(|(_, t)| *t == Some(s)).count() as i64;
+        let total = tasks.len() as i64;
+        let (succeed, failed) = (
+            n(TaskStatus::Succeeded) + n(TaskStatus::Skipped),
+            n(TaskStatus::Failed),
+        );
+        ExecCounts {
+            total,
+            succeed,
+            failed,
+            in_progress: total - succeed - failed - n(TaskStatus::Stopped),
+            stopped: n(TaskStatus::Stopped),
+            bytes: self.progress.bytes.load(Ordering::Relaxed) as i64,
+        }
+    }
+
+    async fn stop_unfinished(&self) {
+        let mut tasks = self.tasks.lock().await;
+        for (id, status) in tasks.iter_mut().filter(|(_, s)| s.is_none()) {
+            *status = Some(TaskStatus::Stopped);
+            let update = TaskUpdate {
+                status: "stopped".into(),
+                attempts: 0,
+                stages: serde_json::json!([]),
+                error: Some("stopped by request".into()),
+                digest: None,
+                end_time: Some(now_ms()),
+            };
+            let _ = self.store.update_task(*id, update).await;
+        }
+    }
+}
+
+impl Recorder for StoreRecorder {
+    fn listed<'a>(&'a self, artifacts: &'a [Artifact]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let rows: Vec<NewTask> = artifacts
+                .iter()
+                .map(|a| NewTask {
+                    repository: a.repository.clone(),
+                    target_repository: a.target_repository.clone(),
+                    tag: a.tag.clone(),
+                    digest: a.digest.clone(),
+                    operation: "copy".into(),
+                    status: "running".into(),
+                    artifact: serde_json::to_value(ArtifactJson {
+                        repository: a.repository.clone(),
+                        target_repository: a.target_repository.clone(),
+                        tag: a.tag.clone(),
+                    })
+                    .unwrap_or_default(),
+                })
+                .collect();
+            match self.store.insert_tasks(self.execution, &rows).await {
+                Ok(ids) => {
+                    *self.tasks.lock().await = ids.into_iter().map(|id| (id, None)).collect()
+                }
+                Err(e) => tracing::error!("execution {}: recording tasks: {e}", self.execution),
+            }
+            let counts = self.counts().await;
+            let _ = self.store.set_counts(self.execution, counts).await;
+        })
+    }
+
+    fn task<'a>(&'a self, index: usize, task: &'a TaskReport) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let id = {
+                let mut tasks = self.tasks.lock().await;
+                let Some(entry) = tasks.get_mut(index) else {
+                    return;
+                };
+                entry.1 = Some(task.status);
+                entry.0
+            };
+            let update = TaskUpdate {
+                status: match task.status {
+                    TaskStatus::Succeeded => "succeeded",
+                    TaskStatus::Failed => "failed",
+                    TaskStatus::Skipped => "skipped",
+                    TaskStatus::Stopped => "stopped",
+                }
+                .into(),
+                attempts: task
+                    .stages
+                    .iter()
+                    .map(|s| s.attempts as i64)
+                    .max()
+                    .unwrap_or(0),
+                stages: serde_json::to_value(&task.stages).unwrap_or_default(),
+                error: task.error.clone(),
+                digest: task.digest.clone(),
+                end_time: Some(now_ms()),
+            };
+            if let Err(e) = self.store.update_task(id, update).await {
+                tracing::error!("execution {}: recording task {id}: {e}", self.execution);
+            }
+            let counts = self.counts().await;
+            let _ = self.store.set_counts(self.execution, counts).await;
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! `ferry serve`: the coordinator service. State lives in SQL (embedded
+//! SQLite by default, or a shared PostgreSQL); the API is JSON over HTTP;
+//! executions run in-process through the same engine as `ferry copy`.
+
+pub mod api;
+mod auth;
+mod config;
+mod executor;
+mod files;
+mod functions;
+mod resolve;
+mod secrets;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use config::ServeArgs;
+pub use executor::Executor;
+pub use secrets::Sealer;
+
+use crate::runtime::{Catalog, Runtime, RuntimeConfig};
+use crate::store::Store;
+
+/// Everything a request handler or the executor needs.
+pub struct App {
+    pub store: Store,
+    pub sealer: Sealer,
+    pub runtime: Arc<Runtime>,
+    /// Functions by `name@version`: uploaded ones from the store.
+    pub catalog: Arc<Catalog>,
+    pub executor: Arc<Executor>,
+    /// Largest function upload accepted.
+    pub max_upload_bytes: usize,
+}
+
+/// Builds the app from resolved settings: opens (and migrates) the store,
+/// registers the built-in functions and templates, starts the executor.
+pub async fn build(settings: &config::Settings) -> anyhow::Result<Arc<App>> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "creating data directory {}: {e}",
+            settings.data_dir.display()
+        )
+    })?;
+    let store = Store::open(&settings.database).await.map_err(|e| {
+        anyhow::anyhow!(
+            "opening the database {}: {e}",
+            config::redact(&settings.database)
+        )
+    })?;
+    let sealer = Sealer::load(&settings.data_dir)?;
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
+    let source = Arc::new(functions::StoreFunctions::new(store.clone()));
+    let catalog = Arc::new(Catalog::with_source(runtime.clone(), source));
+    functions::register_builtins(&store, &runtime, &settings.function_dirs).await?;
+    functions::register_builtin_templates(&store).await?;
+    let executor = Arc::new(Executor::new(
+        settings.coordinator_id.clone(),
+        settings.max_executions,
+        settings.lease,
+    ));
+    let app = Arc::new(App {
+        store,
+        sealer,
+        runtime,
+        catalog,
+        executor,
+        max_upload_bytes: settings.max_upload_bytes,
+    });
+    Ok(app)
+}
+
+/// Serves the API on `listener` and runs executions until `shutdown`.
+pub async fn serve(
+    app: Arc<App>,
+    token: String,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let exec = app.executor.clone().start(app.clone());
+    let router = api::router(app.clone(), token);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    exec.abort();
+    Ok(())
+}
+
+/// The `ferry serve` command.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = config::Settings::resolve(args)?;
+    let token = auth::load_or_create(&settings.data_dir, settings.admin_token.clone())?;
+    let app = build(&settings).await?;
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("listening on {}: {e}", settings.listen))?;
+    eprintln!(
+        "ferry: serving on http://{} (database {}, data in {})",
+        listener.local_addr()?,
+        config::redact(&settings.database),
+        settings.data_dir.display()
+    );
+    serve(app, token, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

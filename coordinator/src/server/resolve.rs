@@ -1,0 +1,138 @@
+//! From stored rows to what the engine runs: a policy with its registries'
+//! endpoints and unsealed credentials, and a loaded template.
+
+use crate::engine::{self, Template};
+use crate::runtime::{Decoration, Filter, FilterKind};
+use crate::store::{Policy, PolicyFilter, StoreError};
+use crate::transfer::{Credentials, Endpoint};
+
+use super::App;
+
+/// Why a stored policy cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Template(#[from] engine::TemplateError),
+}
+
+/// `name` or `name@version` of a stored template.
+pub fn split_template(reference: &str) -> Result<(&str, Option<i64>), ResolveError> {
+    match reference.split_once('@') {
+        None => Ok((reference, None)),
+        Some((name, v)) => v.parse::<i64>().map(|v| (name, Some(v))).map_err(|_| {
+            ResolveError::Invalid(format!(
+                "template {reference:?}: the version after @ must be a number"
+            ))
+        }),
+    }
+}
+
+/// Loads (and so validates) a stored template.
+pub async fn template(app: &App, reference: &str) -> Result<Template, ResolveError> {
+    let (name, version) = split_template(reference)?;
+    let row = app.store.get_template(name, version).await?;
+    Ok(Template::load(
+        &format!("template {}@{}", row.name, row.version),
+        &row.body,
+        &app.catalog,
+    )
+    .await?)
+}
+
+/// Filters in the engine's terms; a label filter lists labels that must all
+/// be present, so it becomes one filter per label.
+pub fn filters(list: &[PolicyFilter]) -> Result<Vec<Filter>, String> {
+    let mut out = Vec::new();
+    for f in list {
+        let kind = match f.kind.as_str() {
+            "name" | "repository" => FilterKind::Repository,
+            "tag" => FilterKind::Tag,
+            "label" => FilterKind::Label,
+            "resource" => FilterKind::Resource,
+            other => {
+                return Err(format!(
+                    "filter type {other:?} is not name, tag, label or resource"
+                ));
+            }
+        };
+        let decoration = match f.decoration.as_deref().unwrap_or("matches") {
+            "matches" => Decoration::Matches,
+            "excludes" => Decoration::Excludes,
+            other => {
+                return Err(format!(
+                    "filter decoration {other:?} is not matches or excludes"
+                ));
+            }
+        };
+        let values: Vec<String> = match &f.value {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(items) if kind == FilterKind::Label => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .ok_or("label values must be strings")
+                })
+                .collect::<Result<_, _>>()?,
+            serde_json::Value::Null => vec![String::new()],
+            other => return Err(format!("filter value {other} must be a string")),
+        };
+        if kind == FilterKind::Resource
+            && values
+                .iter()
+                .any(|v| !matches!(v.as_str(), "" | "image" | "artifact"))
+        {
+            return Err("a resource filter's value is image or artifact".into());
+        }
+        out.extend(values.into_iter().map(|pattern| Filter {
+            kind,
+            pattern,
+            decoration,
+        }));
+    }
+    Ok(out)
+}
+
+async fn endpoint(app: &App, id: i64) -> Result<Endpoint, ResolveError> {
+    let reg = app.store.get_registry(id).await?;
+    let credentials = match app.store.registry_credential(id).await? {
+        None => None,
+        Some((_, sealed)) => {
+            let plain = app.sealer.open(&sealed).map_err(ResolveError::Invalid)?;
+            let text = String::from_utf8(plain).map_err(|_| {
+                ResolveError::Invalid(format!(
+                    "registry {}: stored credential is not text",
+                    reg.name
+                ))
+            })?;
+            let (user, pass) = text.split_once('\0').unwrap_or((text.as_str(), ""));
+            Some(Credentials {
+                username: user.to_string(),
+                password: pass.to_string(),
+            })
+        }
+    };
+    let mut e = Endpoint::new(&reg.url, reg.insecure, credentials)
+        .map_err(|e| ResolveError::Invalid(format!("registry {}: {e}", reg.name)))?;
+    e.kind = reg.kind;
+    Ok(e)
+}
+
+/// The engine's policy for a stored one.
+pub async fn engine_policy(app: &App, p: &Policy) -> Result<engine::Policy, ResolveError> {
+    Ok(engine::Policy {
+        name: p.name.clone(),
+        source: endpoint(app, p.src_registry.id).await?,
+        target: endpoint(app, p.dest_registry.id).await?,
+        dest_namespace: p.dest_namespace.clone(),
+        dest_namespace_replace_count: p.dest_namespace_replace_count,
+        filters: filters(&p.filters).map_err(ResolveError::Invalid)?,
+        override_existing: p.override_existing,
+        copy_by_chunk: p.copy_by_chunk,
+        chunk_size: u64::try_from(p.chunk_size).unwrap_or(0),
+    })
+}

@@ -1,0 +1,347 @@
+//! Executions: the single-active rule, claiming with leases, stopping and
+//! recovery of executions whose coordinator went away.
+
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{
+    Backend, ExecCounts, ExecStatus, Execution, Millis, Policy, Store, StoreError, b2i, get_json,
+    is_unique_violation, now_ms, to_json,
+};
+
+pub(crate) const COLS: &str = "id, policy_id, status, status_text, trigger_type, start_time, \
+                               end_time, total, succeed, failed, in_progress, stopped, bytes, retry_of";
+
+fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(Execution {
+        id: row.try_get("id")?,
+        policy_id: row.try_get("policy_id")?,
+        status: ExecStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "status".into(),
+            source: format!("unknown execution status {status:?}").into(),
+        })?,
+        status_text: row.try_get("status_text")?,
+        trigger: row.try_get("trigger_type")?,
+        start_time: row.try_get("start_time")?,
+        end_time: row.try_get("end_time")?,
+        total: row.try_get("total")?,
+        succeed: row.try_get("succeed")?,
+        failed: row.try_get("failed")?,
+        in_progress: row.try_get("in_progress")?,
+        stopped: row.try_get("stopped")?,
+        bytes: row.try_get("bytes")?,
+        retry_of: row.try_get("retry_of")?,
+    })
+}
+
+fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+impl Store {
+    /// Records a new execution of `policy`. It is `pending`, unless the
+    /// policy allows a single active replication and one is pending or
+    /// running: then it is recorded `skipped`, naming the active one. The
+    /// database's partial unique index decides, so concurrent starts (on
+    /// any coordinator) yield one active execution.
+    pub async fn start_execution(
+        &self,
+        policy: &Policy,
+        trigger: &str,
+        retry_of: Option<i64>,
+    ) -> Result<Execution, StoreError> {
+        let sql = format!(
+            "INSERT INTO executions (policy_id, status, status_text, trigger_type, \
+             single_active, retry_of, start_time, end_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLS}"
+        );
+        let single = policy.single_active_replication;
+        let now = now_ms();
+        let pending = sqlx::query(&sql)
+            .bind(policy.id)
+            .bind(ExecStatus::Pending.as_str())
+            .bind("")
+            .bind(trigger)
+            .bind(b2i(single))
+            .bind(retry_of)
+            .bind(now)
+            .bind(None::<i64>)
+            .fetch_one(&self.pool)
+            .await;
+        let err = match pending {
+            Ok(row) => return Ok(from_row(&row)?),
+            Err(e) if single && is_unique_violation(&e) => e,
+            Err(e) if super::is_foreign_key_violation(&e) => {
+                return Err(StoreError::not_found(format!("policy {}", policy.id)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::debug!(policy = policy.id, "single active replication: {err}");
+        let active: Option<i64> = sqlx::query(
+            "SELECT id FROM executions WHERE policy_id = $1 AND single_active = 1 \
+             AND status IN ('pending', 'running') ORDER BY id LIMIT 1",
+        )
+        .bind(policy.id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()?;
+        let text = match active {
+            Some(id) => {
+                format!("Execution skipped: active replication still in progress (execution {id})")
+            }
+            None => "Execution skipped: active replication still in progress \
+                     (it ended just now)"
+                .to_string(),
+        };
+        let row = sqlx::query(&sql)
+            .bind(policy.id)
+            .bind(ExecStatus::Skipped.as_str())
+            .bind(text)
+            .bind(trigger)
+            .bind(b2i(single))
+            .bind(retry_of)
+            .bind(now)
+            .bind(Some(now_ms()))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(from_row(&row)?)
+    }
+
+    /// Takes the oldest pending execution for `coordinator`: it becomes
+    /// `running`, with a lease until now + `lease`. No row is ever handed
+    /// to two claimers.
+    pub async fn claim_pending(
+        &self,
+        coordinator: &str,
+        lease: Duration,
+    ) -> Result<Option<Execution>, StoreError> {
+        let now = now_ms();
+        let sql = match self.backend {
+            Backend::Postgres => format!(
+                "WITH next AS (SELECT id AS claim_id FROM executions WHERE status = 'pending' \
+                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 UPDATE executions SET status = 'running', start_time = $2, claimed_by = $1, \
+                 lease_until = $3 FROM next WHERE id = next.claim_id AND status = 'pending' \
+                 RETURNING {COLS}"
+            ),
+            // One writer at a time: the sub-select and the update see the
+            // same state.
+            Backend::Sqlite => format!(
+                "UPDATE executions SET status = 'running', start_time = $2, claimed_by = $1, \
+                 lease_until = $3 WHERE id = (SELECT id FROM executions \
+                 WHERE status = 'pending' ORDER BY id LIMIT 1) AND status = 'pending' \
+                 RETURNING {COLS}"
+            ),
+        };
+        let row = sqlx::query(&sql)
+            .bind(coordinator)
+            .bind(now)
+            .bind(now.saturating_add(lease_ms(lease)))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Extends `coordinator`'s lease on execution `id` to now + `lease`;
+    /// false when the execution is no longer running under it.
+    pub async fn renew_lease(
+        &self,
+        id: i64,
+        coordinator: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE executions SET lease_until = $3 \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(coordinator)
+        .bind(now_ms().saturating_add(lease_ms(lease)))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn get_execution(&self, id: i64) -> Result<Execution, StoreError> {
+        let sql = format!("SELECT {COLS} FROM executions WHERE id = $1");
+        match sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => Ok(from_row(&row)?),
+            None => Err(StoreError::not_found(format!("execution {id}"))),
+        }
+    }
+
+    /// Page `page` (1-based) of policy `policy_id`'s executions, newest
+    /// first, and their total number.
+    pub async fn list_executions(
+        &self,
+        policy_id: i64,
+        page: i64,
+        page_size: i64,
+    ) -> Result<(Vec<Execution>, i64), StoreError> {
+        if page < 1 || page_size < 1 {
+            return Err(StoreError::invalid(format!(
+                "page ({page}) and page_size ({page_size}) must be at least 1"
+            )));
+        }
+        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM executions WHERE policy_id = $1")
+            .bind(policy_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT {COLS} FROM executions WHERE policy_id = $1 \
+             ORDER BY id DESC LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(policy_id)
+            .bind(page_size)
+            .bind((page - 1).saturating_mul(page_size))
+            .fetch_all(&self.pool)
+            .await?;
+        let list = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        Ok((list, total))
+    }
+
+    /// Records an execution's progress counters.
+    pub async fn set_counts(&self, id: i64, c: ExecCounts) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "UPDATE executions SET total = $2, succeed = $3, failed = $4, in_progress = $5, \
+             stopped = $6, bytes = $7 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(c.total)
+        .bind(c.succeed)
+        .bind(c.failed)
+        .bind(c.in_progress)
+        .bind(c.stopped)
+        .bind(c.bytes)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("execution {id}")));
+        }
+        Ok(())
+    }
+
+    /// Ends an execution: its final status, text, counters and report
+    /// (execution-level stage records); `end_time` is now.
+    pub async fn finish_execution(
+        &self,
+        id: i64,
+        status: ExecStatus,
+        status_text: &str,
+        c: ExecCounts,
+        report: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "UPDATE executions SET status = $2, status_text = $3, total = $4, succeed = $5, \
+             failed = $6, in_progress = $7, stopped = $8, bytes = $9, report = $10, \
+             end_time = $11 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(status_text)
+        .bind(c.total)
+        .bind(c.succeed)
+        .bind(c.failed)
+        .bind(c.in_progress)
+        .bind(c.stopped)
+        .bind(c.bytes)
+        .bind(to_json(&report)?)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("execution {id}")));
+        }
+        Ok(())
+    }
+
+    /// Asks execution `id` to stop. A pending one is stopped at once; a
+    /// running one is flagged for its coordinator (see `stop_requested`);
+    /// a finished one is left as it is.
+    pub async fn request_stop(&self, id: i64) -> Result<Execution, StoreError> {
+        sqlx::query(
+            "UPDATE executions SET stop_requested = 1, \
+             status = CASE WHEN status = 'pending' THEN 'stopped' ELSE status END, \
+             status_text = CASE WHEN status = 'pending' \
+               THEN 'Execution stopped before it started' ELSE status_text END, \
+             end_time = CASE WHEN status = 'pending' THEN $2 ELSE end_time END \
+             WHERE id = $1 AND status IN ('pending', 'running')",
+        )
+        .bind(id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        self.get_execution(id).await
+    }
+
+    /// Whether a stop of execution `id` was requested.
+    pub async fn stop_requested(&self, id: i64) -> Result<bool, StoreError> {
+        match sqlx::query("SELECT stop_requested FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => Ok(row.try_get::<i64, _>("stop_requested")? != 0),
+            None => Err(StoreError::not_found(format!("execution {id}"))),
+        }
+    }
+
+    /// Fails the running executions whose lease ended before `now` (their
+    /// coordinator went away), and their unfinished tasks; returns their
+    /// ids.
+    pub async fn recover_expired(&self, now: Millis) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The write comes first (SQLite then holds the write lock).
+        let rows = sqlx::query(
+            "UPDATE executions SET status = 'failed', \
+             status_text = 'coordinator ' || COALESCE(claimed_by, '?') || \
+               ' stopped mid-run (lease expired); retry re-runs the failed tasks', \
+             end_time = $1 \
+             WHERE status = 'running' AND lease_until < $1 \
+             RETURNING id, status_text",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let text: String = row.try_get("status_text")?;
+            sqlx::query(
+                "UPDATE tasks SET status = 'failed', error = $2, end_time = $3 \
+                 WHERE execution_id = $1 AND status IN ('pending', 'running')",
+            )
+            .bind(id)
+            .bind(text)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The report `finish_execution` stored (JSON null before).
+    pub async fn execution_report(&self, id: i64) -> Result<serde_json::Value, StoreError> {
+        match sqlx::query("SELECT report FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => Ok(get_json(&row, "report")?),
+            None => Err(StoreError::not_found(format!("execution {id}"))),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Rows of the coordinator's state. Field names follow Harbor v2.0's API
+//! where Harbor has the field, so these serialize as the API's JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A registry. The credential is stored sealed and never leaves the store
+/// except to the engine (see `Store::registry_credential`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Registry {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    /// Registry kind: which adapter functions serve it (`distribution`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub insecure: bool,
+    pub description: String,
+    /// `basic` or `bearer`, when a credential is set (its secret never shows).
+    pub credential_type: Option<String>,
+    #[schema(value_type = i64, format = Int64)]
+    pub creation_time: Millis,
+    #[schema(value_type = i64, format = Int64)]
+    pub update_time: Millis,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewRegistry {
+    pub name: String,
+    pub url: String,
+    pub kind: String,
+    pub insecure: bool,
+    pub description: String,
+    pub credential_type: Option<String>,
+    /// AEAD-sealed `access_key` + `access_secret` (see `crate::secrets`).
+    pub credential_sealed: Option<Vec<u8>>,
+}
+
+/// An uploaded or built-in stage function.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct FunctionRow {
+    pub id: i64,
+    pub name: String,
+    pub version: String,
+    /// `sha256:<hex>` of the component bytes.
+    pub digest: String,
+    pub size: i64,
+    pub description: String,
+    /// Interface names the component imports / exports.
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    /// Declared parameters, as `describe` returned them (JSON array).
+    #[schema(value_type = Vec<Object>)]
+    pub params: serde_json::Value,
+    pub builtin: bool,
+    #[schema(value_type = i64, format = Int64)]
+    pub creation_time: Millis,
+}
+
+/// A version of a process template.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct TemplateRow {
+    pub id: i64,
+    pub name: String,
+    pub version: i64,
+    pub description: String,
+    /// The YAML text, as written.
+    pub body: String,
+    #[schema(value_type = i64, format = Int64)]
+    pub creation_time: Millis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct RegistryRef {
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct PolicyFilter {
+    /// `name` (repository) | `tag` | `label` | `resource`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A glob (name, tag), a label, or `image`/`artifact` (resource).
+    pub value: serde_json::Value,
+    /// `matches` (default) | `excludes`.
+    #[serde(default)]
+    pub decoration: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
+pub struct TriggerSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Trigger {
+    /// `manual` | `scheduled` | `event_based`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub trigger_settings: TriggerSettings,
+}
+
+/// A replication policy, Harbor's fields plus Ferry's `template` and
+/// `chunk_size`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Policy {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub src_registry: RegistryRef,
+    pub dest_registry: RegistryRef,
+    pub dest_namespace: String,
+    pub dest_namespace_replace_count: i32,
+    pub filters: Vec<PolicyFilter>,
+    pub trigger: Trigger,
+    pub replicate_deletion: bool,
+    #[serde(rename = "override")]
+    pub override_existing: bool,
+    pub enabled: bool,
+    /// KB/s; -1 or 0: unlimited.
+    pub speed: i64,
+    pub copy_by_chunk: bool,
+    pub chunk_size: i64,
+    pub single_active_replication: bool,
+    /// `name` or `name@version` of a template (default `oci-to-oci`).
+    pub template: String,
+    #[schema(value_type = i64, format = Int64)]
+    pub creation_time: Millis,
+    #[schema(value_type = i64, format = Int64)]
+    pub update_time: Millis,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Stopped,
+    Skipped,
+}
+
+impl ExecStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Stopped => "stopped",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "stopped" => Self::Stopped,
+            "skipped" => Self::Skipped,
+            _ => return None,
+        })
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+/// An execution, with Harbor's field names.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Execution {
+    pub id: i64,
+    pub policy_id: i64,
+    pub status: ExecStatus,
+    pub status_text: String,
+    /// `manual` | `scheduled` | `event_based` | `retry`.
+    pub trigger: String,
+    #[schema(value_type = i64, format = Int64)]
+    pub start_time: Millis,
+    #[schema(value_type = Option<i64>, format = Int64)]
+    pub end_time: Option<Millis>,
+    pub total: i64,
+    pub succeed: i64,
+    pub failed: i64,
+    pub in_progress: i64,
+    pub stopped: i64,
+    pub bytes: i64,
+    /// The execution whose failed tasks this one re-runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<i64>,
+}
+
+/// One artifact's task within an execution.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Task {
+    pub id: i64,
+    pub execution_id: i64,
+    pub repository: String,
+    pub target_repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    /// `copy` | `delete`.
+    pub operation: String,
+    /// pending | running | succeeded | failed | stopped | skipped.
+    pub status: String,
+    pub attempts: i64,
+    /// Every stage's record, in template order (`engine::StageRecord` JSON).
+    #[schema(value_type = Vec<Object>)]
+    pub stages: serde_json::Value,
+    pub error: Option<String>,
+    #[schema(value_type = i64, format = Int64)]
+    pub start_time: Millis,
+    #[schema(value_type = Option<i64>, format = Int64)]
+    pub end_time: Option<Millis>,
+}
+
+/// A function version to store (`Store::put_function`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFunction {
+    pub name: String,
+    pub version: String,
+    /// `sha256:<hex>` of the component bytes.
+    pub digest: String,
+    pub size: i64,
+    pub description: String,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    pub params: serde_json::Value,
+    pub builtin: bool,
+}
+
+/// An execution's task counters (`Store::set_counts`, `finish_execution`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecCounts {
+    pub total: i64,
+    pub succeed: i64,
+    pub failed: i64,
+    pub in_progress: i64,
+    pub stopped: i64,
+    pub bytes: i64,
+}
+
+/// A task to insert (`Store::insert_tasks`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub repository: String,
+    pub target_repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    /// `copy` | `delete`.
+    pub operation: String,
+    pub status: String,
+    /// What the engine needs to run this task again (for retries).
+    pub artifact: serde_json::Value,
+}
+
+/// A task's new state (`Store::update_task`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskUpdate {
+    pub status: String,
+    pub attempts: i64,
+    pub stages: serde_json::Value,
+    pub error: Option<String>,
+    /// Replaces the stored digest when set (kept otherwise).
+    pub digest: Option<String>,
+    pub end_time: Option<Millis>,
+}

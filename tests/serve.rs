@@ -1,0 +1,329 @@
+//! `ferry serve` end to end: registries, policies, executions over HTTP
+//! against real registries, with SQLite (and PostgreSQL where noted).
+
+use std::time::Duration;
+
+use ferry_harness::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+async fn registry(s: &Server, name: &str, reg: &Registry) -> i64 {
+    let mut body = json!({"name": name, "url": reg.url(), "insecure": true});
+    if let Some((u, p)) = reg.credentials() {
+        body["credential"] = json!({"type": "basic", "access_key": u, "access_secret": p});
+    }
+    let (status, v) = s.post_json("/api/v1/registries", body).await;
+    assert_eq!(status, 201, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+async fn policy(s: &Server, body: Value) -> i64 {
+    let (status, v) = s.post_json("/api/v1/policies", body).await;
+    assert_eq!(status, 201, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+async fn run(s: &Server, policy: i64) -> Value {
+    let (status, v) = s
+        .post_json(&format!("/api/v1/policies/{policy}/executions"), json!({}))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn replicates_over_http_and_records_every_stage() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::basic("writer", "Sup3r-Secret-Pw"));
+    let img = push_index(
+        &src,
+        "team/app",
+        "v1",
+        Format::Oci,
+        &[("linux", "amd64"), ("linux", "arm64")],
+        &[Layer::random(1, 100_000)],
+    )
+    .await
+    .unwrap();
+    push_referrer(
+        &src,
+        "team/app",
+        &img.descriptor,
+        "application/vnd.example.signature",
+    )
+    .await
+    .unwrap();
+    push_image(
+        &src,
+        "base/os",
+        "1",
+        Format::Docker,
+        &[Layer::random(2, 50_000)],
+    )
+    .await
+    .unwrap();
+
+    let s = Server::start(FERRY, None, &[]).await.unwrap();
+    let src_id = registry(&s, "src", &src).await;
+    let dst_id = registry(&s, "dst", &dst).await;
+
+    // Credentials are write-only and sealed at rest.
+    let shown = s.get(&format!("/api/v1/registries/{dst_id}")).await;
+    assert_eq!(shown["credential_type"], "basic");
+    assert!(!shown.to_string().contains("Sup3r-Secret-Pw"), "{shown}");
+    let db = std::fs::read(s.sqlite_path()).unwrap();
+    assert!(
+        !db.windows(15).any(|w| w == b"Sup3r-Secret-Pw"),
+        "the password is in the database in clear"
+    );
+
+    let pid = policy(
+        &s,
+        json!({
+            "name": "mirror", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
+            "dest_namespace": "mirror", "dest_namespace_replace_count": 0,
+            "filters": [{"type": "name", "value": "**"}], "trigger": {"type": "manual"},
+        }),
+    )
+    .await;
+    let started = run(&s, pid).await;
+    assert_eq!(started["trigger"], "manual");
+    let id = started["id"].as_i64().unwrap();
+    let done = s.wait_execution(id, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", s.log());
+    assert_eq!(done["total"], 2);
+    assert_eq!(done["succeed"], 2);
+    assert!(done["bytes"].as_i64().unwrap() > 150_000, "{done}");
+    assert!(done["end_time"].as_i64().unwrap() >= done["start_time"].as_i64().unwrap());
+
+    assert_replicated(&src, &dst, "team/app", "mirror/team/app", "v1").await;
+    assert_replicated(&src, &dst, "base/os", "mirror/base/os", "1").await;
+    assert_same_referrers(&src, &dst, "team/app", "mirror/team/app", img.digest()).await;
+
+    let tasks = s.get(&format!("/api/v1/executions/{id}/tasks")).await;
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    for t in tasks {
+        assert_eq!(t["status"], "succeeded", "{t}");
+        assert_eq!(t["operation"], "copy");
+        let stages: Vec<&str> = t["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["stage"].as_str().unwrap())
+            .collect();
+        assert_eq!(stages, ["pull", "push", "verify"], "{t}");
+    }
+    let listed = s.get(&format!("/api/v1/policies/{pid}/executions")).await;
+    assert_eq!(listed[0]["id"], id);
+}
+
+#[tokio::test]
+async fn every_call_needs_the_token() {
+    let s = Server::start(FERRY, None, &[]).await.unwrap();
+    let (status, v) = s
+        .call_with(Method::GET, "/api/v1/registries", None, None)
+        .await;
+    assert_eq!(status, 401);
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Bearer"),
+        "{v}"
+    );
+    let (status, v) = s
+        .call_with(Method::GET, "/api/v1/policies", None, Some("wrong"))
+        .await;
+    assert_eq!(status, 401, "{v}");
+    assert_eq!(v["errors"][0]["code"], "UNAUTHORIZED");
+    let (status, _) = s.call_with(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    let (status, doc) = s
+        .call_with(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["paths"]["/api/v1/policies/{id}/executions"].is_object(),
+        "{doc}"
+    );
+}
+
+const SLOW: &str = "version: 1
+name: slow
+description: lists, then waits a minute before copying
+stages:
+  - {name: pull-prepare, function: oci-pull-prepare@0.1.0, scope: execution}
+  - name: wait
+    function: fault-injector@0.1.0
+    scope: execution
+    timeout: 2m
+    params: {mode: sleep, seconds: 60}
+  - {name: pull, function: oci-pull@0.1.0, scope: artifact}
+  - {name: push, function: oci-push@0.1.0, scope: artifact}
+";
+
+/// Registries, the slow template and a policy using it.
+async fn slow_policy(s: &Server, src: &Registry, dst: &Registry, single_active: bool) -> i64 {
+    let src_id = registry(s, "src", src).await;
+    let dst_id = registry(s, "dst", dst).await;
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/templates",
+            Some(Body::Yaml(SLOW.into())),
+        )
+        .await;
+    assert!(status == 201, "{v}");
+    policy(
+        s,
+        json!({
+            "name": "slow", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
+            "single_active_replication": single_active, "template": "slow",
+        }),
+    )
+    .await
+}
+
+/// Fires `n` triggers at once, spread over the servers; returns the statuses.
+async fn trigger_concurrently(servers: &[&Server], policy: i64, n: usize) -> Vec<Value> {
+    let calls = (0..n).map(|i| {
+        let s = servers[i % servers.len()];
+        async move { run(s, policy).await }
+    });
+    futures::future::join_all(calls).await
+}
+
+async fn single_active_holds_under_100_concurrent_triggers(database: Option<&str>) {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    push_image(&src, "a/app", "v1", Format::Oci, &[Layer::random(3, 1000)])
+        .await
+        .unwrap();
+    let s = Server::start(FERRY, database, &[]).await.unwrap();
+    let pid = slow_policy(&s, &src, &dst, true).await;
+
+    let execs = trigger_concurrently(&[&s], pid, 100).await;
+    let active: Vec<&Value> = execs.iter().filter(|e| e["status"] != "skipped").collect();
+    assert_eq!(active.len(), 1, "{execs:?}");
+    let skipped = execs.iter().filter(|e| e["status"] == "skipped").count();
+    assert_eq!(skipped, 99);
+    let text = execs.iter().find(|e| e["status"] == "skipped").unwrap()["status_text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("active replication still in progress"),
+        "{text}"
+    );
+
+    // The one active execution runs; stopping it ends it at once.
+    let id = active[0]["id"].as_i64().unwrap();
+    let (status, v) = s
+        .post_json(&format!("/api/v1/executions/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let done = s.wait_execution(id, Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "stopped", "{done}");
+    // Once it is over, the policy can run again.
+    let next = run(&s, pid).await;
+    assert_ne!(next["status"], "skipped", "{next}");
+    let nid = next["id"].as_i64().unwrap();
+    s.post_json(&format!("/api/v1/executions/{nid}/stop"), json!({}))
+        .await;
+    s.wait_execution(nid, Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_active_on_sqlite() {
+    single_active_holds_under_100_concurrent_triggers(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_active_on_postgres() {
+    let db = PgDatabase::create().await.unwrap();
+    single_active_holds_under_100_concurrent_triggers(Some(&db.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_coordinators_on_one_postgres_never_run_a_policy_twice() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    push_image(&src, "a/app", "v1", Format::Oci, &[Layer::random(4, 1000)])
+        .await
+        .unwrap();
+    let db = PgDatabase::create().await.unwrap();
+    let a = Server::start(FERRY, Some(&db.url), &[]).await.unwrap();
+    let b = Server::start(FERRY, Some(&db.url), &[]).await.unwrap();
+    let pid = slow_policy(&a, &src, &dst, true).await;
+
+    let execs = trigger_concurrently(&[&a, &b], pid, 100).await;
+    let active: Vec<&Value> = execs.iter().filter(|e| e["status"] != "skipped").collect();
+    assert_eq!(active.len(), 1, "{execs:?}");
+    let id = active[0]["id"].as_i64().unwrap();
+    // Either coordinator may run it; both see the same state.
+    let seen_by_b = b.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(seen_by_b["policy_id"], pid);
+    b.post_json(&format!("/api/v1/executions/{id}/stop"), json!({}))
+        .await;
+    let done = a.wait_execution(id, Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "stopped", "{done}");
+
+    // Without the flag, executions of one policy may overlap.
+    let (status, p) = a
+        .call(Method::GET, &format!("/api/v1/policies/{pid}"), None)
+        .await;
+    assert_eq!(status, 200);
+    let mut open = p.clone();
+    open["single_active_replication"] = json!(false);
+    let (status, v) = a
+        .call(
+            Method::PUT,
+            &format!("/api/v1/policies/{pid}"),
+            Some(Body::Json(open)),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let execs = trigger_concurrently(&[&a, &b], pid, 6).await;
+    assert!(execs.iter().all(|e| e["status"] != "skipped"), "{execs:?}");
+    for e in &execs {
+        let id = e["id"].as_i64().unwrap();
+        a.post_json(&format!("/api/v1/executions/{id}/stop"), json!({}))
+            .await;
+    }
+    for e in &execs {
+        a.wait_execution(e["id"].as_i64().unwrap(), Duration::from_secs(20))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_coordinator_killed_mid_run_leaves_no_execution_running() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    push_image(&src, "a/app", "v1", Format::Oci, &[Layer::random(5, 1000)])
+        .await
+        .unwrap();
+    let db = PgDatabase::create().await.unwrap();
+    let lease = [("FERRY_LEASE_SECS", "2")];
+    let mut a = Server::start(FERRY, Some(&db.url), &lease).await.unwrap();
+    let pid = slow_policy(&a, &src, &dst, true).await;
+    let id = run(&a, pid).await["id"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while a.get(&format!("/api/v1/executions/{id}")).await["status"] != "running" {
+        assert!(std::time::Instant::now() < deadline, "never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.kill().await;
+
+    let b = Server::start(FERRY, Some(&db.url), &lease).await.unwrap();
+    let done = b.wait_execution(id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let text = done["status_text"].as_str().unwrap();
+    assert!(
+        text.contains("lease expired") && text.contains("retry"),
+        "{text}"
+    );
+}
