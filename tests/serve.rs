@@ -327,3 +327,222 @@ async fn a_coordinator_killed_mid_run_leaves_no_execution_running() {
         "{text}"
     );
 }
+
+/// Counts of every listable resource, to show a rejected write wrote nothing.
+async fn counts(s: &Server) -> [usize; 4] {
+    let n = |v: Value| v.as_array().map(Vec::len).unwrap_or(0);
+    [
+        n(s.get("/api/v1/registries").await),
+        n(s.get("/api/v1/policies").await),
+        n(s.get("/api/v1/templates").await),
+        n(s.get("/api/v1/functions").await),
+    ]
+}
+
+fn error_message(v: &Value) -> String {
+    v["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error document: {v}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_with_a_message_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferry.yaml");
+    std::fs::write(&config, "max_upload_bytes: 1048576\n").unwrap();
+    let s = Server::start(FERRY, None, &[("FERRY_CONFIG", config.to_str().unwrap())])
+        .await
+        .unwrap();
+    let reg = Registry::start(Auth::None);
+    let good = registry(&s, "good", &reg).await;
+    let before = counts(&s).await;
+
+    let cases: Vec<(Method, &str, Body, u16, &str)> = vec![
+        (Method::POST, "/api/v1/registries", Body::Json(json!({"url": "http://127.0.0.1:1"})), 422, "name"),
+        (Method::POST, "/api/v1/registries", Body::Json(json!({"name": "x", "url": "not a url"})), 400, "url"),
+        (Method::POST, "/api/v1/registries", Body::Json(json!({"name": "x", "url": "http://127.0.0.1:1"})), 400, "insecure"),
+        (Method::POST, "/api/v1/registries", Body::Json(json!({"name": "good", "url": reg.url(), "insecure": true})), 409, "good"),
+        (Method::POST, "/api/v1/policies", Body::Json(json!({"name": "p"})), 400, "src_registry"),
+        (Method::POST, "/api/v1/policies", Body::Json(json!({"name": "p", "src_registry": {"id": 999}, "dest_registry": {"id": good}})), 400, "unknown registry 999"),
+        (
+            Method::POST,
+            "/api/v1/policies",
+            Body::Json(json!({"name": "p", "src_registry": {"id": good}, "dest_registry": {"id": good},
+                "trigger": {"type": "scheduled", "trigger_settings": {"cron": "every tuesday"}}})),
+            400,
+            "cron",
+        ),
+        (
+            Method::POST,
+            "/api/v1/policies",
+            Body::Json(json!({"name": "p", "src_registry": {"id": good}, "dest_registry": {"id": good}, "template": "nope"})),
+            400,
+            "template",
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates",
+            Body::Yaml("version: 1\nname: t\nstages:\n  - name: list\n    function: nope@1.0\n    scope: execution\n".into()),
+            400,
+            "template:5:15: unknown function nope@1.0",
+        ),
+        (Method::POST, "/api/v1/functions?name=f&version=1", Body::Wasm(b"not wasm at all".to_vec()), 400, "not a WebAssembly component"),
+        (Method::POST, "/api/v1/functions?name=f&version=1", Body::Wasm(b"\0asm\x01\0\0\0".to_vec()), 400, "not a WebAssembly component"),
+        (Method::POST, "/api/v1/functions?name=f&version=1", Body::Wasm(b"\0asm\x0d\0\x01\0".to_vec()), 400, "not a ferry:replication/stage component"),
+        (Method::POST, "/api/v1/functions?name=f&version=1", Body::Wasm(vec![0u8; 2 << 20]), 413, "at most 1 MiB"),
+        (Method::POST, "/api/v1/functions?name=Bad_Name&version=1", Body::Wasm(b"x".to_vec()), 400, "name"),
+        (Method::POST, "/api/v1/policies/999/executions", Body::Json(json!({})), 404, "policy 999"),
+        (Method::GET, "/api/v1/executions/999", Body::Json(json!({})), 404, "execution 999"),
+    ];
+    for (method, path, body, want_status, want_text) in cases {
+        let (status, v) = s.call(method.clone(), path, Some(body)).await;
+        assert_eq!(status, want_status, "{method} {path}: {v}");
+        let msg = error_message(&v);
+        assert!(
+            msg.contains(want_text),
+            "{method} {path}: want {want_text:?} in {msg:?}"
+        );
+    }
+    assert_eq!(
+        counts(&s).await,
+        before,
+        "a rejected request wrote something"
+    );
+}
+
+#[tokio::test]
+async fn an_uploaded_function_is_usable_at_once_and_immutable() {
+    let s = Server::start(FERRY, None, &[]).await.unwrap();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/functions");
+    let bytes = std::fs::read(format!("{dir}/fault-injector@0.1.0.wasm")).unwrap();
+    let path = "/api/v1/functions?name=my-adapter&version=1.0.0";
+    let (status, f) = s
+        .call(Method::POST, path, Some(Body::Wasm(bytes.clone())))
+        .await;
+    assert_eq!(status, 201, "{f}");
+    assert_eq!(f["name"], "my-adapter");
+    assert_eq!(f["digest"].as_str().unwrap(), sha256_digest(&bytes));
+    assert!(f["exports"].to_string().contains("run"), "{f}");
+    assert!(
+        f["imports"].to_string().contains("ferry:replication/host"),
+        "{f}"
+    );
+    let shown = s.get("/api/v1/functions/my-adapter/1.0.0").await;
+    assert_eq!(shown["digest"], f["digest"]);
+    // Built-ins are registered at start.
+    let all = s.get("/api/v1/functions").await;
+    assert!(all.to_string().contains("oci-push"), "{all}");
+
+    // A template can use it right away, no restart.
+    let yaml = "version: 1\nname: custom\nstages:\n  - name: list\n    function: oci-pull-prepare@0.1.0\n    scope: execution\n  - name: mine\n    function: my-adapter@1.0.0\n    scope: artifact\n    params: {mode: none}\n";
+    let (status, t) = s
+        .call(
+            Method::POST,
+            "/api/v1/templates",
+            Some(Body::Yaml(yaml.into())),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(t["version"], 1);
+    let (status, t) = s
+        .call(
+            Method::PUT,
+            "/api/v1/templates/custom",
+            Some(Body::Yaml(yaml.into())),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["version"], 2);
+
+    // Versions are immutable: other bytes under the same version are refused.
+    let other = std::fs::read(format!("{dir}/verify@0.1.0.wasm")).unwrap();
+    let (status, v) = s.call(Method::POST, path, Some(Body::Wasm(other))).await;
+    assert_eq!(status, 409, "{v}");
+    assert!(error_message(&v).contains("new version"), "{v}");
+}
+
+#[tokio::test]
+async fn retry_re_runs_only_the_failed_tasks() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    push_image(
+        &src,
+        "good/app",
+        "v1",
+        Format::Oci,
+        &[Layer::random(6, 1000)],
+    )
+    .await
+    .unwrap();
+    push_image(
+        &src,
+        "bad/app",
+        "v1",
+        Format::Oci,
+        &[Layer::random(7, 1000)],
+    )
+    .await
+    .unwrap();
+    let s = Server::start(FERRY, None, &[]).await.unwrap();
+    let src_id = registry(&s, "src", &src).await;
+    let dst_id = registry(&s, "dst", &dst).await;
+    let yaml = "version: 1\nname: flaky\nstages:\n  - {name: pull-prepare, function: oci-pull-prepare@0.1.0, scope: execution}\n  - {name: pull, function: oci-pull@0.1.0, scope: artifact}\n  - name: break\n    function: fault-injector@0.1.0\n    scope: artifact\n    params: {mode: fail, repository: \"bad/**\"}\n  - {name: push, function: oci-push@0.1.0, scope: artifact}\n";
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/templates",
+            Some(Body::Yaml(yaml.into())),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let pid = policy(&s, json!({"name": "p", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id}, "template": "flaky"})).await;
+    let first = run(&s, pid).await["id"].as_i64().unwrap();
+    let done = s.wait_execution(first, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(
+        (
+            done["total"].as_i64(),
+            done["succeed"].as_i64(),
+            done["failed"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(done["status_text"], "1 of 2 artifact(s) failed");
+    let tasks = s.get(&format!("/api/v1/executions/{first}/tasks")).await;
+    let bad = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["repository"] == "bad/app")
+        .unwrap()
+        .clone();
+    assert_eq!(bad["status"], "failed");
+    assert!(
+        bad["error"].as_str().unwrap().contains("stage break"),
+        "{bad}"
+    );
+    let outcomes: Vec<&str> = bad["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["succeeded", "failed", "not-run"]);
+
+    let (status, retry) = s
+        .post_json(&format!("/api/v1/executions/{first}/retry"), json!({}))
+        .await;
+    assert_eq!(status, 201, "{retry}");
+    assert_eq!(retry["trigger"], "retry");
+    let id = retry["id"].as_i64().unwrap();
+    let done = s.wait_execution(id, Duration::from_secs(60)).await;
+    assert_eq!(done["total"], 1, "only the failed task runs again: {done}");
+    let tasks = s.get(&format!("/api/v1/executions/{id}/tasks")).await;
+    assert_eq!(tasks[0]["repository"], "bad/app");
+    // Retrying a successful execution is refused with a reason.
+    let (status, _) = s
+        .post_json(&format!("/api/v1/executions/{id}/retry"), json!({}))
+        .await;
+    assert!(status == 201 || status == 409);
+}

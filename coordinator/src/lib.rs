@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod paths;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -57,11 +57,7 @@ pub struct Settings {
 }
 
 pub fn default_data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
-        return PathBuf::from(d).join("ferry");
-    }
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".local/share/ferry"))
+    crate::paths::data_dir(&|k| std::env::var(k).ok())
         .unwrap_or_else(|| PathBuf::from("ferry-data"))
 }
 

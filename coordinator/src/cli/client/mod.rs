@@ -8,7 +8,7 @@ mod policy;
 mod registry;
 mod template;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -186,18 +186,7 @@ pub async fn run_template_apply(args: TemplateApplyArgs) -> ExitCode {
     with_ctx(&args.client.clone(), |ctx| template::apply(ctx, args)).await
 }
 
-/// The data directory the server keeps its state in: `$FERRY_DATA_DIR`,
-/// else `$XDG_DATA_HOME/ferry`, else `~/.local/share/ferry`.
-pub fn data_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    let var = |k: &str| env(k).filter(|v| !v.is_empty());
-    if let Some(dir) = var("FERRY_DATA_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(xdg) = var("XDG_DATA_HOME") {
-        return Some(Path::new(&xdg).join("ferry"));
-    }
-    var("HOME").map(|home| Path::new(&home).join(".local/share/ferry"))
-}
+pub use crate::paths::data_dir;
 
 /// The admin token: `--token` / `FERRY_ADMIN_TOKEN` (clap merges those two),
 /// else the `admin-token` file in the data directory.

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::error::ErrorBody;
 use super::{ApiError, ApiQuery, ApiResult, AppState};
 use crate::server::App;
 use crate::store::{ExecStatus, Execution, Task};
@@ -21,6 +22,18 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
 
 /// Starts an execution; with single active replication on and another one
 /// active, the new one is recorded as `skipped` (still 201: it exists).
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies/{id}/executions",
+    tag = "executions",
+    operation_id = "start_execution",
+    params(("id" = i64, Path, description = "Policy id")),
+    responses(
+        (status = 201, description = "The execution (possibly `skipped`)", body = Execution),
+        (status = 404, description = "No such policy", body = ErrorBody),
+        (status = 409, description = "The policy is disabled", body = ErrorBody),
+    )
+)]
 async fn start(
     state: AppState,
     Path(id): Path<i64>,
@@ -37,11 +50,15 @@ async fn start(
     Ok((StatusCode::CREATED, axum::Json(exec)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// From 1.
     #[serde(default = "first")]
+    #[param(default = 1, minimum = 1)]
     page: i64,
     #[serde(default = "twenty")]
+    #[param(default = 20, minimum = 1, maximum = 100)]
     page_size: i64,
 }
 
@@ -53,6 +70,19 @@ fn twenty() -> i64 {
 }
 
 /// Newest first; `X-Total-Count` carries the total, as Harbor does.
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies/{id}/executions",
+    tag = "executions",
+    operation_id = "list_executions",
+    params(("id" = i64, Path, description = "Policy id"), Page),
+    responses(
+        (status = 200, description = "A page of the policy's executions", body = [Execution],
+            headers(("X-Total-Count" = i64, description = "How many executions the policy has"))),
+        (status = 400, description = "Bad paging", body = ErrorBody),
+        (status = 404, description = "No such policy", body = ErrorBody),
+    )
+)]
 async fn list(
     state: AppState,
     Path(id): Path<i64>,
@@ -70,15 +100,52 @@ async fn list(
     Ok((headers, axum::Json(items)))
 }
 
+/// Shows an execution.
+#[utoipa::path(
+    get,
+    path = "/api/v1/executions/{id}",
+    tag = "executions",
+    operation_id = "get_execution",
+    params(("id" = i64, Path, description = "Execution id")),
+    responses(
+        (status = 200, description = "The execution", body = Execution),
+        (status = 404, description = "No such execution", body = ErrorBody),
+    )
+)]
 async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Execution>> {
     Ok(axum::Json(state.store.get_execution(id).await?))
 }
 
+/// Stops an execution: a pending one at once, a running one as soon as its
+/// coordinator notices; a finished one is left as it is.
+#[utoipa::path(
+    post,
+    path = "/api/v1/executions/{id}/stop",
+    tag = "executions",
+    operation_id = "stop_execution",
+    params(("id" = i64, Path, description = "Execution id")),
+    responses(
+        (status = 200, description = "The execution", body = Execution),
+        (status = 404, description = "No such execution", body = ErrorBody),
+    )
+)]
 async fn stop(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Execution>> {
     Ok(axum::Json(state.store.request_stop(id).await?))
 }
 
 /// Re-runs only the failed tasks, as a new execution.
+#[utoipa::path(
+    post,
+    path = "/api/v1/executions/{id}/retry",
+    tag = "executions",
+    operation_id = "retry_execution",
+    params(("id" = i64, Path, description = "Execution id")),
+    responses(
+        (status = 201, description = "The new execution", body = Execution),
+        (status = 404, description = "No such execution", body = ErrorBody),
+        (status = 409, description = "Still active, skipped, or nothing failed", body = ErrorBody),
+    )
+)]
 async fn retry(
     state: AppState,
     Path(id): Path<i64>,
@@ -110,6 +177,18 @@ async fn retry(
     Ok((StatusCode::CREATED, axum::Json(new)))
 }
 
+/// Lists an execution's tasks.
+#[utoipa::path(
+    get,
+    path = "/api/v1/executions/{id}/tasks",
+    tag = "executions",
+    operation_id = "list_tasks",
+    params(("id" = i64, Path, description = "Execution id")),
+    responses(
+        (status = 200, description = "The tasks", body = [Task]),
+        (status = 404, description = "No such execution", body = ErrorBody),
+    )
+)]
 async fn tasks(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Vec<Task>>> {
     state.store.get_execution(id).await?;
     Ok(axum::Json(state.store.list_tasks(id).await?))

@@ -1,10 +1,363 @@
-//! `/api/v1/openapi.json`.
+//! `/api/v1/openapi.json`: the API's OpenAPI 3.1 document, generated from
+//! the handlers' `#[utoipa::path]` attributes and the types' `ToSchema`.
+//!
+//! A new handler goes in `paths(...)` below (and its types in `schemas`
+//! when no operation references them). The Bearer requirement and the
+//! errors every protected call may return (401, 500; 415 and 422 for JSON
+//! bodies) are added by `Protected` rather than repeated on each handler.
+
+use std::sync::LazyLock;
 
 use axum::Json;
+use utoipa::OpenApi as _;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, ObjectBuilder, OpenApi, RefOr, Response, ResponseBuilder, Type,
+};
+
+use super::error::ErrorBody;
+use super::{executions, functions, policies, registries, templates};
+
+/// The name of the Bearer security scheme.
+const BEARER: &str = "bearer";
+/// The document's own path: open, like `/healthz`.
+const DOCUMENT: &str = "/api/v1/openapi.json";
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Ferry",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Ferry's coordinator API: registries, stage functions, process templates, \
+                       replication policies and their executions. JSON with Harbor v2.0's field names; \
+                       every `/api/v1` call but this document needs `Authorization: Bearer <admin token>`.",
+    ),
+    paths(
+        document,
+        registries::create,
+        registries::list,
+        registries::show,
+        registries::update,
+        registries::remove,
+        registries::ping,
+        functions::upload,
+        functions::list,
+        functions::show,
+        templates::create,
+        templates::list,
+        templates::show,
+        templates::update,
+        templates::versions,
+        policies::create,
+        policies::list,
+        policies::show,
+        policies::update,
+        policies::remove,
+        executions::start,
+        executions::list,
+        executions::show,
+        executions::stop,
+        executions::retry,
+        executions::tasks,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Healthz, &Protected),
+    tags(
+        (name = "registries", description = "Where images come from and go to; credentials are write-only"),
+        (name = "functions", description = "Stage functions: WebAssembly components"),
+        (name = "templates", description = "Process templates (YAML), versioned"),
+        (name = "policies", description = "What to replicate, from where to where, when, and how"),
+        (name = "executions", description = "Runs of a policy and their per-artifact tasks"),
+        (name = "meta", description = "Health and this document"),
+    ),
+)]
+struct ApiDoc;
+
+static DOC: LazyLock<OpenApi> = LazyLock::new(ApiDoc::openapi);
 
 /// The OpenAPI document of the API.
-pub async fn document() -> Json<serde_json::Value> {
-    Json(
-        serde_json::json!({"openapi": "3.1.0", "info": {"title": "Ferry", "version": env!("CARGO_PKG_VERSION")}, "paths": {}}),
-    )
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object))
+)]
+pub async fn document() -> Json<&'static OpenApi> {
+    Json(&DOC)
+}
+
+/// `/healthz`, whose handler is a closure in the router.
+struct Healthz;
+
+impl utoipa::Modify for Healthz {
+    fn modify(&self, doc: &mut OpenApi) {
+        let body = ObjectBuilder::new()
+            .property(
+                "status",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .examples(["ok"]),
+            )
+            .required("status");
+        let op = utoipa::openapi::path::OperationBuilder::new()
+            .operation_id(Some("healthz"))
+            .tag("meta")
+            .summary(Some("Liveness: answers while the server runs"))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The server is up")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(body)).build(),
+                    ),
+            );
+        doc.paths
+            .add_path_operation("/healthz", vec![utoipa::openapi::HttpMethod::Get], op);
+    }
+}
+
+/// Declares the Bearer scheme and, on every `/api/v1` operation but the
+/// document, requires it and lists the errors any protected call may give.
+struct Protected;
+
+impl utoipa::Modify for Protected {
+    fn modify(&self, doc: &mut OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.description =
+            Some("The admin token (`FERRY_ADMIN_TOKEN`, else `<data dir>/admin-token`)".into());
+        components.add_security_scheme(BEARER, SecurityScheme::Http(http));
+
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") || path == DOCUMENT {
+                continue;
+            }
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for op in ops.into_iter().flatten() {
+                protect(op);
+            }
+        }
+    }
+}
+
+fn protect(op: &mut Operation) {
+    op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    let json_body = op
+        .request_body
+        .as_ref()
+        .is_some_and(|b| b.content.contains_key("application/json"));
+    let mut extra = vec![
+        ("401", "Missing or wrong Bearer token"),
+        ("500", "The server failed; see its log"),
+    ];
+    if json_body {
+        extra.push(("415", "The body is not `application/json`"));
+        extra.push(("422", "The JSON does not fit the schema"));
+    }
+    let responses = &mut op.responses.responses;
+    for (status, description) in extra {
+        if !responses.contains_key(status) {
+            responses.insert(status.to_string(), error(description));
+        }
+    }
+    let mut sorted: Vec<_> = std::mem::take(responses).into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    *responses = sorted.into_iter().collect();
+}
+
+/// A response with the error body.
+fn error(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    "ErrorBody",
+                ))))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn doc() -> Value {
+        serde_json::to_value(&*DOC).unwrap()
+    }
+
+    #[test]
+    fn every_route_is_documented() {
+        let doc = doc();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["info"]["title"], "Ferry");
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, methods) in [
+            ("/healthz", &["get"][..]),
+            ("/api/v1/openapi.json", &["get"]),
+            ("/api/v1/registries", &["get", "post"]),
+            ("/api/v1/registries/{id}", &["get", "put", "delete"]),
+            ("/api/v1/registries/{id}/ping", &["post"]),
+            ("/api/v1/functions", &["get", "post"]),
+            ("/api/v1/functions/{name}/{version}", &["get"]),
+            ("/api/v1/templates", &["get", "post"]),
+            ("/api/v1/templates/{name}", &["get", "put"]),
+            ("/api/v1/templates/{name}/versions", &["get"]),
+            ("/api/v1/policies", &["get", "post"]),
+            ("/api/v1/policies/{id}", &["get", "put", "delete"]),
+            ("/api/v1/policies/{id}/executions", &["get", "post"]),
+            ("/api/v1/executions/{id}", &["get"]),
+            ("/api/v1/executions/{id}/stop", &["post"]),
+            ("/api/v1/executions/{id}/retry", &["post"]),
+            ("/api/v1/executions/{id}/tasks", &["get"]),
+        ] {
+            let item = paths
+                .get(path)
+                .unwrap_or_else(|| panic!("{path} is not documented"));
+            let mut have: Vec<_> = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            have.sort_unstable();
+            let mut want = methods.to_vec();
+            want.sort_unstable();
+            assert_eq!(have, want, "{path}");
+        }
+        assert_eq!(paths.len(), 17, "{:?}", paths.keys().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn bodies_and_statuses() {
+        let doc = doc();
+        let op = &doc["paths"]["/api/v1/policies"]["post"];
+        assert_eq!(
+            op["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/PolicyInput"
+        );
+        assert_eq!(
+            op["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Policy"
+        );
+        for status in ["400", "401", "409", "415", "422"] {
+            assert_eq!(
+                op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{status}"
+            );
+        }
+        let template = &doc["paths"]["/api/v1/templates"]["post"];
+        assert_eq!(
+            template["requestBody"]["content"]["application/yaml"]["schema"]["type"],
+            "string"
+        );
+        assert!(template["responses"]["201"].is_object());
+        let upload = &doc["paths"]["/api/v1/functions"]["post"];
+        assert!(upload["requestBody"]["content"]["application/wasm"].is_object());
+        assert!(upload["responses"]["413"].is_object());
+        let params: Vec<_> = upload["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].clone(), p["in"].clone()))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("name".into(), "query".into()),
+                ("version".into(), "query".into())
+            ]
+        );
+        for path in [
+            "/api/v1/registries/{id}",
+            "/api/v1/policies/{id}/executions",
+        ] {
+            let p = &doc["paths"][path]["get"]["parameters"][0];
+            assert_eq!(
+                (p["name"].as_str(), p["in"].as_str()),
+                (Some("id"), Some("path")),
+                "{path}"
+            );
+        }
+        let errors = &doc["components"]["schemas"]["ErrorBody"];
+        assert_eq!(
+            errors["properties"]["errors"]["items"]["$ref"],
+            "#/components/schemas/ErrorItem"
+        );
+        let item = &doc["components"]["schemas"]["ErrorItem"]["properties"];
+        assert!(item["code"].is_object() && item["message"].is_object());
+    }
+
+    #[test]
+    fn registry_has_no_secret() {
+        let doc = doc();
+        let registry = &doc["components"]["schemas"]["Registry"]["properties"];
+        assert!(registry.is_object());
+        assert!(registry.get("access_secret").is_none());
+        assert!(registry.get("credential").is_none());
+        assert!(registry.get("type").is_some());
+        assert!(
+            doc["components"]["schemas"]["CredentialInput"]["properties"]["access_secret"]["writeOnly"]
+                == true
+        );
+    }
+
+    #[test]
+    fn bearer_everywhere_but_the_open_endpoints() {
+        let doc = doc();
+        assert_eq!(doc["components"]["securitySchemes"][BEARER]["type"], "http");
+        assert_eq!(
+            doc["components"]["securitySchemes"][BEARER]["scheme"],
+            "bearer"
+        );
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let open = path == "/healthz" || path == DOCUMENT;
+                assert_eq!(op.get("security").is_none(), open, "{method} {path}");
+                if !open {
+                    assert_eq!(
+                        op["security"],
+                        serde_json::json!([{BEARER: []}]),
+                        "{method} {path}"
+                    );
+                    assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                }
+            }
+        }
+        assert!(doc.get("security").is_none());
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = doc();
+        let mut ids = Vec::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                ids.push(op["operationId"].as_str().unwrap().to_string());
+            }
+        }
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
 }

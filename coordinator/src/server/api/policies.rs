@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use serde::Deserialize;
 
+use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiResult, AppState};
 use crate::server::{App, resolve};
 use crate::store::{Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerSettings};
@@ -45,47 +46,61 @@ fn manual() -> Trigger {
 }
 
 /// A policy as clients send it; omitted fields take Harbor's defaults.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
     name: String,
     #[serde(default)]
     description: String,
+    /// Required.
     src_registry: Option<RegistryRef>,
+    /// Required.
     dest_registry: Option<RegistryRef>,
     #[serde(default)]
     dest_namespace: String,
     #[serde(default = "default_count")]
+    #[schema(default = -1)]
     dest_namespace_replace_count: i32,
     #[serde(default)]
     filters: Vec<PolicyFilter>,
     #[serde(default = "manual")]
+    #[schema(default = json!({"type": "manual", "trigger_settings": {}}))]
     trigger: Trigger,
     #[serde(default)]
     replicate_deletion: bool,
     #[serde(rename = "override", default = "yes")]
+    #[schema(default = true)]
     override_existing: bool,
     #[serde(default = "yes")]
+    #[schema(default = true)]
     enabled: bool,
     #[serde(default = "unlimited")]
+    #[schema(default = -1)]
+    /// KB/s; -1 or 0: unlimited.
     speed: i64,
     #[serde(default)]
     copy_by_chunk: bool,
     #[serde(default = "ten_mb")]
+    #[schema(default = 10485760)]
     chunk_size: i64,
     #[serde(default)]
     single_active_replication: bool,
     #[serde(default = "oci_to_oci")]
+    #[schema(default = "oci-to-oci")]
+    /// `name` or `name@version` of a template.
     template: String,
     // Read-only fields a client may echo back from a GET.
     #[serde(default)]
     #[allow(dead_code)]
+    #[schema(read_only)]
     id: Option<i64>,
     #[serde(default)]
     #[allow(dead_code)]
+    #[schema(read_only)]
     creation_time: Option<i64>,
     #[serde(default)]
     #[allow(dead_code)]
+    #[schema(read_only)]
     update_time: Option<i64>,
 }
 
@@ -183,6 +198,19 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
     })
 }
 
+/// Creates a policy.
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies",
+    tag = "policies",
+    operation_id = "create_policy",
+    request_body = PolicyInput,
+    responses(
+        (status = 201, description = "The policy", body = Policy),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    )
+)]
 async fn create(
     state: AppState,
     ApiJson(input): ApiJson<PolicyInput>,
@@ -194,14 +222,49 @@ async fn create(
     ))
 }
 
+/// Lists the policies.
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies",
+    tag = "policies",
+    operation_id = "list_policies",
+    responses((status = 200, description = "Every policy", body = [Policy]))
+)]
 async fn list(state: AppState) -> ApiResult<axum::Json<Vec<Policy>>> {
     Ok(axum::Json(state.store.list_policies().await?))
 }
 
+/// Shows a policy.
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies/{id}",
+    tag = "policies",
+    operation_id = "get_policy",
+    params(("id" = i64, Path, description = "Policy id")),
+    responses(
+        (status = 200, description = "The policy", body = Policy),
+        (status = 404, description = "No such policy", body = ErrorBody),
+    )
+)]
 async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Policy>> {
     Ok(axum::Json(state.store.get_policy(id).await?))
 }
 
+/// Replaces a policy.
+#[utoipa::path(
+    put,
+    path = "/api/v1/policies/{id}",
+    tag = "policies",
+    operation_id = "update_policy",
+    params(("id" = i64, Path, description = "Policy id")),
+    request_body = PolicyInput,
+    responses(
+        (status = 200, description = "The updated policy", body = Policy),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 404, description = "No such policy", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    )
+)]
 async fn update(
     state: AppState,
     Path(id): Path<i64>,
@@ -212,6 +275,19 @@ async fn update(
     Ok(axum::Json(state.store.update_policy(id, &p).await?))
 }
 
+/// Deletes a policy.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/policies/{id}",
+    tag = "policies",
+    operation_id = "delete_policy",
+    params(("id" = i64, Path, description = "Policy id")),
+    responses(
+        (status = 200, description = "Deleted"),
+        (status = 404, description = "No such policy", body = ErrorBody),
+        (status = 409, description = "One of its executions is pending or running", body = ErrorBody),
+    )
+)]
 async fn remove(state: AppState, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     state.store.delete_policy(id).await?;
     Ok(StatusCode::OK)
