@@ -115,6 +115,14 @@ async fn replicates_over_http_and_records_every_stage() {
             .map(|s| s["stage"].as_str().unwrap())
             .collect();
         assert_eq!(stages, ["pull", "push", "verify"], "{t}");
+        // Each stage keeps what its function logged.
+        let push_logs = t["stages"][1]["logs"].as_array().unwrap();
+        assert!(
+            push_logs
+                .iter()
+                .any(|l| l.as_str().unwrap().starts_with("info: ")),
+            "{t}"
+        );
     }
     let listed = s.get(&format!("/api/v1/policies/{pid}/executions")).await;
     assert_eq!(listed[0]["id"], id);

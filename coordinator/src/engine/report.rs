@@ -27,6 +27,8 @@ pub struct StageRecord {
     pub error: Option<String>,
     pub attempts: u32,
     pub duration_ms: u64,
+    /// What the function logged (info and above), across its attempts.
+    pub logs: Vec<String>,
 }
 
 impl StageRecord {
@@ -41,6 +43,7 @@ impl StageRecord {
             error: None,
             attempts: 0,
             duration_ms: 0,
+            logs: Vec::new(),
         }
     }
 }

@@ -101,6 +101,32 @@ impl RunContext {
     }
 }
 
+/// Keeps a stage invocation's log lines for its record (bounded), and
+/// passes every line on.
+struct Collect {
+    inner: Arc<dyn Events>,
+    lines: std::sync::Mutex<Vec<String>>,
+}
+
+/// Log lines kept per stage record; the rest are only passed on.
+const MAX_LOG_LINES: usize = 200;
+
+impl Events for Collect {
+    fn log(&self, scope: &str, level: crate::runtime::Level, message: &str) {
+        self.inner.log(scope, level, message);
+        if level >= crate::runtime::Level::Info {
+            let mut lines = self.lines.lock().expect("log lines lock");
+            if lines.len() < MAX_LOG_LINES {
+                lines.push(format!("{}: {message}", level.name()));
+            }
+        }
+    }
+
+    fn progress(&self, items: u64) {
+        self.inner.progress(items);
+    }
+}
+
 /// Shared by all executions of a process.
 pub struct Runner {
     runtime: Arc<Runtime>,
@@ -391,6 +417,10 @@ impl Runner {
         let mut attempts = 0;
         let mut record = StageRecord::not_run(&stage.name, &stage.function.reference, "");
         record.messages.clear();
+        let logs = Arc::new(Collect {
+            inner: call.events.clone(),
+            lines: std::sync::Mutex::new(Vec::new()),
+        });
         loop {
             attempts += 1;
             let caps = Arc::new(Capabilities {
@@ -402,7 +432,7 @@ impl Runner {
                     .map(|(_, v)| v.clone())
                     .collect(),
                 notify_http: self.notify_http.clone(),
-                events: call.events.clone(),
+                events: logs.clone(),
                 scope: format!("{} {label}", stage.name),
             });
             let input = StageInput {
@@ -419,6 +449,7 @@ impl Runner {
                 .await;
             record.attempts = attempts;
             record.duration_ms = started.elapsed().as_millis() as u64;
+            record.logs = logs.lines.lock().expect("log lines lock").clone();
             let why = match result {
                 Ok(Ok(out)) => {
                     record.counts = out.counts.iter().cloned().collect::<BTreeMap<_, _>>();

@@ -14,6 +14,17 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
 /// Where a stage's logs and progress go.
 pub trait Events: Send + Sync {
     fn log(&self, scope: &str, level: Level, message: &str);

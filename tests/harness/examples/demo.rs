@@ -17,50 +17,8 @@ async fn main() -> anyhow::Result<()> {
         dst.url()
     );
 
-    let base = Layer::random(1, 2 << 20);
-    let app = push_index(
-        &src,
-        "team/app",
-        "v1",
-        Format::Oci,
-        &[("linux", "amd64"), ("linux", "arm64")],
-        &[base.clone(), Layer::random(2, 1 << 20)],
-    )
-    .await?;
-    push_referrer(
-        &src,
-        "team/app",
-        &app.descriptor,
-        "application/vnd.example.signature",
-    )
-    .await?;
-    push_image(
-        &src,
-        "team/app",
-        "v2-rc1",
-        Format::Oci,
-        std::slice::from_ref(&base),
-    )
-    .await?;
-    push_image(
-        &src,
-        "library/base",
-        "3.20",
-        Format::Docker,
-        std::slice::from_ref(&base),
-    )
-    .await?;
-    push_image(
-        &src,
-        "a/b/c/tool",
-        "1.0",
-        Format::Docker,
-        &[base, Layer::random(3, 512 << 10)],
-    )
-    .await?;
-    println!(
-        "pushed: team/app:v1 (multi-arch + signature), team/app:v2-rc1, library/base:3.20, a/b/c/tool:1.0\n"
-    );
+    let app = push_sample(&src).await?;
+    println!("pushed: {SAMPLE}\n");
 
     let args = [
         "copy",

@@ -30,6 +30,7 @@ pub mod client;
 pub mod ferry;
 pub mod image;
 pub mod registry;
+pub mod sample;
 pub mod server;
 pub mod token;
 
@@ -44,6 +45,7 @@ pub use image::{
     push_image, push_index, push_raw_manifest, push_referrer,
 };
 pub use registry::{Auth, Registry, docker_registry_available};
+pub use sample::{SAMPLE, push_sample};
 pub use server::{Body, PgDatabase, Server};
 pub use token::TokenServer;
 

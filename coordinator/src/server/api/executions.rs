@@ -27,6 +27,8 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
     path = "/api/v1/policies/{id}/executions",
     tag = "executions",
     operation_id = "start_execution",
+    summary = "Starts an execution of the policy",
+    description = "With single active replication on and another execution active, the new one is recorded as `skipped` (still 201: it exists).",
     params(("id" = i64, Path, description = "Policy id")),
     responses(
         (status = 201, description = "The execution (possibly `skipped`)", body = Execution),
@@ -75,6 +77,8 @@ fn twenty() -> i64 {
     path = "/api/v1/policies/{id}/executions",
     tag = "executions",
     operation_id = "list_executions",
+    summary = "Lists a policy's executions",
+    description = "Newest first; `X-Total-Count` carries the total, as Harbor does.",
     params(("id" = i64, Path, description = "Policy id"), Page),
     responses(
         (status = 200, description = "A page of the policy's executions", body = [Execution],
@@ -116,8 +120,10 @@ async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Exec
     Ok(axum::Json(state.store.get_execution(id).await?))
 }
 
-/// Stops an execution: a pending one at once, a running one as soon as its
-/// coordinator notices; a finished one is left as it is.
+/// Stops an execution.
+///
+/// A pending one stops at once, a running one as soon as its coordinator
+/// notices; a finished one is left as it is.
 #[utoipa::path(
     post,
     path = "/api/v1/executions/{id}/stop",
@@ -139,6 +145,8 @@ async fn stop(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Exec
     path = "/api/v1/executions/{id}/retry",
     tag = "executions",
     operation_id = "retry_execution",
+    summary = "Retries an execution's failed tasks",
+    description = "Re-runs only the failed tasks, as a new execution.",
     params(("id" = i64, Path, description = "Execution id")),
     responses(
         (status = 201, description = "The new execution", body = Execution),

@@ -50,9 +50,11 @@ fn valid_version(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
 }
 
-/// Uploads a stage function: a WebAssembly component of the
-/// `ferry:replication/stage` world. A name@version is immutable; uploading
-/// the same bytes again is a no-op.
+/// Uploads a stage function.
+///
+/// The body is a WebAssembly component of the `ferry:replication/stage`
+/// world. A name@version is immutable; uploading the same bytes again is a
+/// no-op.
 #[utoipa::path(
     post,
     path = "/api/v1/functions",

@@ -48,8 +48,9 @@ async fn store_version(
         .await?)
 }
 
-/// Creates a template (version 1), or a new version of an existing one;
-/// the name comes from the YAML.
+/// Creates a template, or a new version of an existing one.
+///
+/// The name comes from the YAML.
 #[utoipa::path(
     post,
     path = "/api/v1/templates",
