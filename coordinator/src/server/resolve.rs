@@ -97,25 +97,26 @@ pub fn filters(list: &[PolicyFilter]) -> Result<Vec<Filter>, String> {
     Ok(out)
 }
 
-async fn endpoint(app: &App, id: i64) -> Result<Endpoint, ResolveError> {
-    let reg = app.store.get_registry(id).await?;
-    let credentials = match app.store.registry_credential(id).await? {
-        None => None,
-        Some((_, sealed)) => {
-            let plain = app.sealer.open(&sealed).map_err(ResolveError::Invalid)?;
-            let text = String::from_utf8(plain).map_err(|_| {
-                ResolveError::Invalid(format!(
-                    "registry {}: stored credential is not text",
-                    reg.name
-                ))
-            })?;
-            let (user, pass) = text.split_once('\0').unwrap_or((text.as_str(), ""));
-            Some(Credentials {
-                username: user.to_string(),
-                password: pass.to_string(),
-            })
-        }
+/// A registry's stored credential, unsealed.
+pub async fn credentials(app: &App, id: i64) -> Result<Option<Credentials>, ResolveError> {
+    let Some((_, sealed)) = app.store.registry_credential(id).await? else {
+        return Ok(None);
     };
+    let plain = app.sealer.open(&sealed).map_err(ResolveError::Invalid)?;
+    let text = String::from_utf8(plain).map_err(|_| {
+        ResolveError::Invalid(format!("registry {id}: stored credential is not text"))
+    })?;
+    let (user, pass) = text.split_once('\0').unwrap_or((text.as_str(), ""));
+    Ok(Some(Credentials {
+        username: user.to_string(),
+        password: pass.to_string(),
+    }))
+}
+
+/// A stored registry as the engine reaches it.
+pub async fn endpoint(app: &App, id: i64) -> Result<Endpoint, ResolveError> {
+    let reg = app.store.get_registry(id).await?;
+    let credentials = credentials(app, id).await?;
     let mut e = Endpoint::new(&reg.url, reg.insecure, credentials)
         .map_err(|e| ResolveError::Invalid(format!("registry {}: {e}", reg.name)))?;
     e.kind = reg.kind;

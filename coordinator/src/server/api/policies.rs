@@ -52,9 +52,9 @@ pub struct PolicyInput {
     name: String,
     #[serde(default)]
     description: String,
-    /// Required.
+    #[schema(value_type = RegistryRef, required = true)]
     src_registry: Option<RegistryRef>,
-    /// Required.
+    #[schema(value_type = RegistryRef, required = true)]
     dest_registry: Option<RegistryRef>,
     #[serde(default)]
     dest_namespace: String,

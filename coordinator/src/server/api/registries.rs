@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiResult, AppState};
-use crate::server::App;
+use crate::server::{App, resolve};
 use crate::store::{NewRegistry, Registry};
-use crate::transfer::{Credentials, Endpoint, Kind, RegistryClient, Request, Role};
+use crate::transfer::{Endpoint, Kind, RegistryClient, Request, Role};
 
 pub fn routes() -> Router<std::sync::Arc<App>> {
     Router::new()
@@ -238,20 +238,9 @@ pub struct Health {
 )]
 async fn ping(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Health>> {
     let reg = state.store.get_registry(id).await?;
-    let credentials = match state.store.registry_credential(id).await? {
-        None => None,
-        Some((_, sealed)) => {
-            let plain = state.sealer.open(&sealed).map_err(ApiError::internal)?;
-            let text = String::from_utf8_lossy(&plain).into_owned();
-            let (u, p) = text.split_once('\0').unwrap_or((&text, ""));
-            Some(Credentials {
-                username: u.into(),
-                password: p.into(),
-            })
-        }
-    };
-    let endpoint =
-        Endpoint::new(&reg.url, reg.insecure, credentials).map_err(ApiError::bad_request)?;
+    let endpoint = resolve::endpoint(&state, id)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let client = RegistryClient::new(Role::Target, endpoint)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let req = Request {
