@@ -402,6 +402,9 @@ async fn bad_input_gets_a_4xx_with_a_message_and_writes_nothing() {
         (Method::POST, "/api/v1/functions?name=Bad_Name&version=1", Body::Wasm(b"x".to_vec()), 400, "name"),
         (Method::POST, "/api/v1/policies/999/executions", Body::Json(json!({})), 404, "policy 999"),
         (Method::GET, "/api/v1/executions/999", Body::Json(json!({})), 404, "execution 999"),
+        (Method::GET, "/api/v1/executions/abc", Body::Json(json!({})), 400, "abc"),
+        (Method::POST, "/api/v1/templates", Body::Wasm(vec![0xff, 0xfe, 0x00]), 400, "UTF-8"),
+        (Method::GET, "/api/v1/policies/1/executions?page=0", Body::Json(json!({})), 400, "page starts at 1"),
     ];
     for (method, path, body, want_status, want_text) in cases {
         let (status, v) = s.call(method.clone(), path, Some(body)).await;

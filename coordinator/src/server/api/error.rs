@@ -2,7 +2,7 @@
 //! with a fitting status. Details go to the log; clients get a clean line.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection, StringRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -110,6 +110,34 @@ impl From<JsonRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(e: QueryRejection) -> Self {
         Self::bad_request(e.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        Self::new(e.status(), "BAD_REQUEST", e.body_text())
+    }
+}
+
+impl From<StringRejection> for ApiError {
+    fn from(e: StringRejection) -> Self {
+        Self::new(e.status(), "BAD_REQUEST", e.body_text())
+    }
+}
+
+/// `Path<T>` whose rejections are `ApiError`s.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// A text body whose rejections (not UTF-8, too large) are `ApiError`s.
+pub struct ApiText(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiText {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(String::from_request(req, state).await?))
     }
 }
 

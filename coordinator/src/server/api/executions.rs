@@ -1,13 +1,12 @@
 //! Executions: start (manual trigger), list, show, stop, retry, and tasks.
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::error::ErrorBody;
-use super::{ApiError, ApiQuery, ApiResult, AppState};
+use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
 use crate::server::App;
 use crate::store::{ExecStatus, Execution, Task};
 
@@ -38,7 +37,7 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
 )]
 async fn start(
     state: AppState,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, axum::Json<Execution>)> {
     let policy = state.store.get_policy(id).await?;
     if !policy.enabled {
@@ -89,7 +88,7 @@ fn twenty() -> i64 {
 )]
 async fn list(
     state: AppState,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(p): ApiQuery<Page>,
 ) -> ApiResult<(HeaderMap, axum::Json<Vec<Execution>>)> {
     if p.page < 1 || !(1..=100).contains(&p.page_size) {
@@ -116,7 +115,7 @@ async fn list(
         (status = 404, description = "No such execution", body = ErrorBody),
     )
 )]
-async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Execution>> {
+async fn show(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Json<Execution>> {
     Ok(axum::Json(state.store.get_execution(id).await?))
 }
 
@@ -135,7 +134,7 @@ async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Exec
         (status = 404, description = "No such execution", body = ErrorBody),
     )
 )]
-async fn stop(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Execution>> {
+async fn stop(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Json<Execution>> {
     Ok(axum::Json(state.store.request_stop(id).await?))
 }
 
@@ -156,7 +155,7 @@ async fn stop(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Exec
 )]
 async fn retry(
     state: AppState,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, axum::Json<Execution>)> {
     let exec = state.store.get_execution(id).await?;
     if !exec.status.is_final() {
@@ -197,7 +196,7 @@ async fn retry(
         (status = 404, description = "No such execution", body = ErrorBody),
     )
 )]
-async fn tasks(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Vec<Task>>> {
+async fn tasks(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Json<Vec<Task>>> {
     state.store.get_execution(id).await?;
     Ok(axum::Json(state.store.list_tasks(id).await?))
 }

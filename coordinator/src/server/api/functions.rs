@@ -4,14 +4,14 @@
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::error::ErrorBody;
-use super::{ApiError, ApiQuery, ApiResult, AppState};
+use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
 use crate::server::App;
 use crate::server::functions::new_function;
 use crate::store::FunctionRow;
@@ -145,7 +145,7 @@ async fn list(state: AppState) -> ApiResult<axum::Json<Vec<FunctionRow>>> {
 )]
 async fn show(
     state: AppState,
-    Path((name, version)): Path<(String, String)>,
+    ApiPath((name, version)): ApiPath<(String, String)>,
 ) -> ApiResult<axum::Json<FunctionRow>> {
     Ok(axum::Json(state.store.get_function(&name, &version).await?))
 }

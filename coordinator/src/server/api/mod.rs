@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 
-pub use error::{ApiError, ApiJson, ApiQuery, ApiResult};
+pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ApiText};
 
 use super::App;
 

@@ -4,13 +4,12 @@
 use std::str::FromStr as _;
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde::Deserialize;
 
 use super::error::ErrorBody;
-use super::{ApiError, ApiJson, ApiResult, AppState};
+use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
 use crate::server::{App, resolve};
 use crate::store::{Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerSettings};
 
@@ -246,7 +245,7 @@ async fn list(state: AppState) -> ApiResult<axum::Json<Vec<Policy>>> {
         (status = 404, description = "No such policy", body = ErrorBody),
     )
 )]
-async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Policy>> {
+async fn show(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Json<Policy>> {
     Ok(axum::Json(state.store.get_policy(id).await?))
 }
 
@@ -267,7 +266,7 @@ async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Poli
 )]
 async fn update(
     state: AppState,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<PolicyInput>,
 ) -> ApiResult<axum::Json<Policy>> {
     state.store.get_policy(id).await?;
@@ -288,7 +287,7 @@ async fn update(
         (status = 409, description = "One of its executions is pending or running", body = ErrorBody),
     )
 )]
-async fn remove(state: AppState, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+async fn remove(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
     state.store.delete_policy(id).await?;
     Ok(StatusCode::OK)
 }

@@ -2,13 +2,12 @@
 //! write-only: sealed at rest, never returned, never logged.
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::error::ErrorBody;
-use super::{ApiError, ApiJson, ApiResult, AppState};
+use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
 use crate::server::{App, resolve};
 use crate::store::{NewRegistry, Registry};
 use crate::transfer::{Endpoint, Kind, RegistryClient, Request, Role};
@@ -161,7 +160,7 @@ async fn list(state: AppState) -> ApiResult<axum::Json<Vec<Registry>>> {
         (status = 404, description = "No such registry", body = ErrorBody),
     )
 )]
-async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Registry>> {
+async fn show(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Json<Registry>> {
     Ok(axum::Json(state.store.get_registry(id).await?))
 }
 
@@ -182,7 +181,7 @@ async fn show(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Regi
 )]
 async fn update(
     state: AppState,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<RegistryInput>,
 ) -> ApiResult<axum::Json<Registry>> {
     let (row, has_credential) = validate(&state, input)?;
@@ -207,7 +206,7 @@ async fn update(
         (status = 409, description = "A policy uses the registry", body = ErrorBody),
     )
 )]
-async fn remove(state: AppState, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+async fn remove(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
     state.store.delete_registry(id).await?;
     Ok(StatusCode::OK)
 }
@@ -236,7 +235,7 @@ pub struct Health {
         (status = 404, description = "No such registry", body = ErrorBody),
     )
 )]
-async fn ping(state: AppState, Path(id): Path<i64>) -> ApiResult<axum::Json<Health>> {
+async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Json<Health>> {
     let reg = state.store.get_registry(id).await?;
     let endpoint = resolve::endpoint(&state, id)
         .await

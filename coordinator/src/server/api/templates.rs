@@ -1,13 +1,12 @@
 //! `/templates`: process templates, validated on write and versioned.
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::error::ErrorBody;
-use super::{ApiError, ApiQuery, ApiResult, AppState};
+use super::{ApiError, ApiPath, ApiQuery, ApiResult, ApiText, AppState};
 use crate::engine::Template;
 use crate::server::App;
 use crate::store::TemplateRow;
@@ -66,7 +65,10 @@ async fn store_version(
         (status = 400, description = "Invalid YAML, unknown functions or parameters", body = ErrorBody),
     )
 )]
-async fn create(state: AppState, body: String) -> ApiResult<(StatusCode, axum::Json<TemplateRow>)> {
+async fn create(
+    state: AppState,
+    ApiText(body): ApiText,
+) -> ApiResult<(StatusCode, axum::Json<TemplateRow>)> {
     Ok((
         StatusCode::CREATED,
         axum::Json(store_version(&state, body, None).await?),
@@ -93,8 +95,8 @@ async fn create(state: AppState, body: String) -> ApiResult<(StatusCode, axum::J
 )]
 async fn update(
     state: AppState,
-    Path(name): Path<String>,
-    body: String,
+    ApiPath(name): ApiPath<String>,
+    ApiText(body): ApiText,
 ) -> ApiResult<axum::Json<TemplateRow>> {
     state.store.get_template(&name, None).await?;
     Ok(axum::Json(store_version(&state, body, Some(&name)).await?))
@@ -134,7 +136,7 @@ pub struct VersionQuery {
 )]
 async fn show(
     state: AppState,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<axum::Json<TemplateRow>> {
     Ok(axum::Json(
@@ -156,7 +158,7 @@ async fn show(
 )]
 async fn versions(
     state: AppState,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<axum::Json<Vec<TemplateRow>>> {
     let v = state.store.template_versions(&name).await?;
     if v.is_empty() {
