@@ -73,7 +73,12 @@ impl Server {
             child,
             url,
             data,
-            http: reqwest::Client::new(),
+            // A fresh connection per request: after an early answer (413
+            // before the whole upload was read) the server closes the
+            // connection, and a pooled client would reuse it and fail.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()?,
         })
     }
 
