@@ -1,0 +1,287 @@
+//! `ferry-bench`: the replication benchmark of issue 4.
+//!
+//! On this machine, on 127.0.0.1 only: builds a deterministic corpus (see [`corpus`]),
+//! pushes it to a registry A, then measures, each into a fresh registry B and `--runs`
+//! times: `ferry copy` (fresh and no-op re-run, with ferry's peak RSS), `skopeo sync`
+//! one call per repository (fresh and no-op), and the raw limit (a parallel PUT of
+//! every unique blob). Prints the medians and the issue's ratios against its targets.
+//! Run it with `tests/scripts/bench` (it builds what it needs first).
+
+mod corpus;
+mod measure;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use ferry_harness::{Auth, Registry, docker_registry_available};
+
+use corpus::{Corpus, Plan};
+use measure::{Tools, median};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ferry-bench",
+    about = "Replication benchmark: ferry vs skopeo vs raw PUT"
+)]
+struct Args {
+    /// Fraction of the full corpus's layer bytes (1.0: about 1 GiB); the number of
+    /// repositories, tags and layers stays the same.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Times each measurement is repeated (the table shows medians).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Repositories in the corpus.
+    #[arg(long, default_value_t = 20)]
+    repos: usize,
+    /// Tags per repository.
+    #[arg(long, default_value_t = 3)]
+    tags: usize,
+    /// The ferry binary (release build).
+    #[arg(long, env = "FERRY_BENCH_FERRY", default_value_os_t = default_ferry())]
+    ferry: PathBuf,
+    /// The skopeo binary.
+    #[arg(long, default_value = "skopeo")]
+    skopeo: PathBuf,
+    /// Parallel uploads of the raw-limit measurement.
+    #[arg(long, default_value_t = 8)]
+    raw_concurrency: usize,
+    /// Upper bound on any one measured command, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    timeout: u64,
+    /// Skip the skopeo measurements (ratios against skopeo are then not shown).
+    #[arg(long)]
+    no_skopeo: bool,
+    /// Exit with status 1 when a target is missed.
+    #[arg(long)]
+    require_targets: bool,
+}
+
+/// `$CARGO_TARGET_DIR/release/ferry`, else the workspace's `target/release/ferry`.
+fn default_ferry() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("release/ferry")
+}
+
+#[derive(Default)]
+struct Samples {
+    ferry_fresh: Vec<f64>,
+    ferry_noop: Vec<f64>,
+    ferry_rss_mib: Vec<f64>,
+    skopeo_fresh: Vec<f64>,
+    skopeo_noop: Vec<f64>,
+    raw: Vec<f64>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(args)) {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("ferry-bench: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<bool> {
+    if !(args.scale > 0.0 && args.scale <= 16.0) {
+        bail!("--scale must be in (0, 16]");
+    }
+    if args.runs == 0 || args.runs > 100 || args.repos == 0 || args.tags == 0 {
+        bail!("--runs must be 1..=100, --repos and --tags at least 1");
+    }
+    if !docker_registry_available() {
+        bail!("docker-registry is not installed (run tests/scripts/setup)");
+    }
+    let ferry = std::fs::canonicalize(&args.ferry).with_context(|| {
+        format!(
+            "{} not found: build it with `cargo build --release -p ferry`",
+            args.ferry.display()
+        )
+    })?;
+    let tools = Tools::new(
+        ferry,
+        args.skopeo.clone(),
+        Duration::from_secs(args.timeout),
+    );
+
+    let plan = Plan::new(args.scale, args.repos, args.tags);
+    let started = Instant::now();
+    let corpus = Corpus::build(plan).await?;
+    let blobs = corpus.unique_blobs();
+    let blob_bytes: u64 = blobs.iter().map(|(_, b)| b.len() as u64).sum();
+    let mib = blob_bytes as f64 / (1024.0 * 1024.0);
+    eprintln!(
+        "corpus: {} repositories, {} tags ({} multi-arch), {} unique layers ({:.1} MiB of payload), {} unique blobs ({mib:.1} MiB), built in {:.1} s",
+        corpus.plan.repos().len(),
+        corpus.plan.images.len(),
+        corpus.plan.multi_arch(),
+        corpus.plan.unique_layers().len(),
+        corpus.plan.unique_layer_bytes() as f64 / (1024.0 * 1024.0),
+        blobs.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let a = Registry::start(Auth::None);
+    let started = Instant::now();
+    corpus
+        .push(&a, 4)
+        .await
+        .context("pushing the corpus to A")?;
+    eprintln!(
+        "pushed to A ({}) in {:.1} s",
+        a.url(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut s = Samples::default();
+    for run in 1..=args.runs {
+        eprintln!("run {run}/{}", args.runs);
+
+        let b = Registry::start(Auth::None);
+        let fresh = tools.ferry_copy(&a.url(), &b.url()).await?;
+        eprintln!(
+            "  ferry copy fresh:   {:7.2} s  peak RSS {}",
+            fresh.secs,
+            fresh.peak_rss_kib.map_or("unknown".into(), |k| format!(
+                "{:.1} MiB",
+                k as f64 / 1024.0
+            ))
+        );
+        let started = Instant::now();
+        measure::verify(&a, &b, &corpus.plan, true)
+            .await
+            .context("ferry's fresh copy is not a faithful replica")?;
+        eprintln!(
+            "  verified every tag, manifest and blob at B ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        let noop = tools.ferry_copy(&a.url(), &b.url()).await?;
+        eprintln!("  ferry copy no-op:   {:7.2} s", noop.secs);
+        s.ferry_fresh.push(fresh.secs);
+        s.ferry_noop.push(noop.secs);
+        if let Some(k) = fresh.peak_rss_kib {
+            s.ferry_rss_mib.push(k as f64 / 1024.0);
+        }
+        drop(b);
+
+        if !args.no_skopeo {
+            let b = Registry::start(Auth::None);
+            let repos = corpus.plan.repos();
+            let fresh = tools.skopeo_sync(&a, &b, &repos).await?;
+            eprintln!("  skopeo sync fresh:  {fresh:7.2} s");
+            measure::verify(&a, &b, &corpus.plan, false)
+                .await
+                .context("skopeo's copy does not match A (destination names?)")?;
+            let noop = tools.skopeo_sync(&a, &b, &repos).await?;
+            eprintln!("  skopeo sync no-op:  {noop:7.2} s");
+            s.skopeo_fresh.push(fresh);
+            s.skopeo_noop.push(noop);
+        }
+
+        let b = Registry::start(Auth::None);
+        let raw = measure::raw_put(&b, &blobs, args.raw_concurrency).await?;
+        eprintln!(
+            "  raw PUT ({}):        {raw:7.2} s  ({:.0} MiB/s)",
+            args.raw_concurrency,
+            mib / raw
+        );
+        s.raw.push(raw);
+    }
+
+    Ok(print_table(&args, &s, mib))
+}
+
+/// Prints the table; returns whether every target shown was met.
+fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
+    let runs = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!();
+    println!(
+        "ferry-bench: {} repositories x {} tags, {mib:.1} MiB of unique blobs, scale {}, {} run(s); medians",
+        args.repos, args.tags, args.scale, args.runs
+    );
+    println!();
+    println!("{:<34} {:>10}  runs", "measurement", "median");
+    let row = |name: &str, v: &[f64], unit: &str| {
+        if let Some(m) = median(v) {
+            let rate = if unit == "s" && !name.contains("no-op") {
+                format!("  ({:.0} MiB/s)", mib / m)
+            } else {
+                String::new()
+            };
+            println!("{name:<34} {:>8.2} {unit:<4} {}{rate}", m, runs(v));
+        }
+    };
+    row("ferry copy, fresh", &s.ferry_fresh, "s");
+    row("skopeo sync, fresh", &s.skopeo_fresh, "s");
+    let raw_name = format!("raw parallel PUT ({}), fresh", args.raw_concurrency);
+    row(&raw_name, &s.raw, "s");
+    row("ferry copy, no-op", &s.ferry_noop, "s");
+    row("skopeo sync, no-op", &s.skopeo_noop, "s");
+    row("ferry peak RSS, fresh copy", &s.ferry_rss_mib, "MiB");
+
+    let ratio = |x: &[f64], y: &[f64]| Some(median(x)? / median(y)?);
+    let checks = [
+        (
+            "ferry / skopeo, fresh",
+            ratio(&s.ferry_fresh, &s.skopeo_fresh),
+            0.6,
+            "",
+        ),
+        (
+            "ferry / raw PUT limit, fresh",
+            ratio(&s.ferry_fresh, &s.raw),
+            1.2,
+            "",
+        ),
+        (
+            "ferry / skopeo, no-op",
+            ratio(&s.ferry_noop, &s.skopeo_noop),
+            0.1,
+            "",
+        ),
+        ("ferry peak RSS", median(&s.ferry_rss_mib), 150.0, " MiB"),
+    ];
+    println!();
+    println!("{:<34} {:>10}  {:>12}  result", "ratio", "value", "target");
+    let mut all_met = true;
+    for (name, value, target, unit) in checks {
+        match value {
+            Some(v) => {
+                let met = v <= target;
+                all_met &= met;
+                println!(
+                    "{name:<34} {:>10}  {:>12}  {}",
+                    format!("{v:.2}{unit}"),
+                    format!("<= {target}{unit}"),
+                    if met { "met" } else { "MISSED" }
+                );
+            }
+            None => println!(
+                "{name:<34} {:>10}  {:>12}  not measured",
+                "-",
+                format!("<= {target}{unit}")
+            ),
+        }
+    }
+    println!();
+    println!(
+        "per-stage invocation overhead (target <= 50 us): cargo bench -p ferry --bench invoke"
+    );
+    all_met || !args.require_targets
+}

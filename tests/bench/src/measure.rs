@@ -1,0 +1,292 @@
+//! The measured commands, the raw PUT limit, and the replica checks.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use bytes::Bytes;
+use ferry_harness::{Registry, check_replicated, manifest_digest, sha256_digest};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::corpus::Plan;
+
+/// GNU time (Debian package `time`), for a child's peak RSS.
+const GNU_TIME: &str = "/usr/bin/time";
+/// How often `/proc/PID/status` is read when GNU time is missing.
+const RSS_POLL: Duration = Duration::from_millis(20);
+/// Replica checks in flight at once.
+const VERIFY_CONCURRENCY: usize = 4;
+
+/// Median of `v` (mean of the middle two for an even count); `None` when empty.
+pub fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    Some(if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    })
+}
+
+/// One timed `ferry copy`.
+pub struct FerryRun {
+    pub secs: f64,
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// The programs under measurement.
+pub struct Tools {
+    ferry: PathBuf,
+    skopeo: PathBuf,
+    timeout: Duration,
+    gnu_time: bool,
+}
+
+impl Tools {
+    pub fn new(ferry: PathBuf, skopeo: PathBuf, timeout: Duration) -> Tools {
+        Tools {
+            ferry,
+            skopeo,
+            timeout,
+            gnu_time: Path::new(GNU_TIME).is_file(),
+        }
+    }
+
+    /// `ferry copy --insecure SRC DST`, timed; its peak RSS from GNU time, or from
+    /// polling `VmHWM` when GNU time is not installed.
+    pub async fn ferry_copy(&self, src: &str, dst: &str) -> Result<FerryRun> {
+        let rss_file = tempfile_path("ferry-bench-rss")?;
+        let mut cmd = if self.gnu_time {
+            let mut c = tokio::process::Command::new(GNU_TIME);
+            c.arg("-f").arg("%M").arg("-o").arg(&rss_file);
+            c.arg(&self.ferry);
+            c
+        } else {
+            tokio::process::Command::new(&self.ferry)
+        };
+        cmd.args(["copy", "--insecure", src, dst]);
+        let started = Instant::now();
+        let child = spawn(&mut cmd)?;
+        let pid = child.id();
+        let polled = (!self.gnu_time).then(|| tokio::spawn(poll_vm_hwm(pid)));
+        let out = wait(child, self.timeout, "ferry copy").await?;
+        let secs = started.elapsed().as_secs_f64();
+        let peak_rss_kib = if self.gnu_time {
+            let text = std::fs::read_to_string(&rss_file).unwrap_or_default();
+            let _ = std::fs::remove_file(&rss_file);
+            text.lines().last().and_then(|l| l.trim().parse().ok())
+        } else {
+            match polled {
+                Some(task) => task.await.ok().flatten(),
+                None => None,
+            }
+        };
+        if !out.status.success() {
+            bail!(
+                "ferry copy {src} {dst} failed ({}):\n{}\n{}",
+                out.status,
+                tail(&out.stdout, 30),
+                tail(&out.stderr, 30)
+            );
+        }
+        Ok(FerryRun { secs, peak_rss_kib })
+    }
+
+    /// `skopeo sync` of every repository, one call each, into the same path at `dst`;
+    /// returns the total seconds.
+    pub async fn skopeo_sync(
+        &self,
+        src: &Registry,
+        dst: &Registry,
+        repos: &[String],
+    ) -> Result<f64> {
+        let started = Instant::now();
+        for repo in repos {
+            // skopeo puts the last path component of the source under the destination,
+            // so team1/app03 needs the destination DST/team1.
+            let dest = match repo.rsplit_once('/') {
+                Some((namespace, _)) => format!("{}/{namespace}", dst.host()),
+                None => dst.host(),
+            };
+            let mut cmd = tokio::process::Command::new(&self.skopeo);
+            cmd.args([
+                "sync",
+                "--src",
+                "docker",
+                "--dest",
+                "docker",
+                "--all",
+                "--preserve-digests",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+            ]);
+            cmd.arg(format!("{}/{repo}", src.host())).arg(dest);
+            let out = wait(spawn(&mut cmd)?, self.timeout, "skopeo sync").await?;
+            if !out.status.success() {
+                bail!(
+                    "skopeo sync of {repo} failed ({}):\n{}",
+                    out.status,
+                    tail(&out.stderr, 30)
+                );
+            }
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+}
+
+fn tempfile_path(prefix: &str) -> Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    Ok(std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id())))
+}
+
+fn spawn(cmd: &mut tokio::process::Command) -> Result<tokio::process::Child> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {:?}", cmd.as_std().get_program()))
+}
+
+async fn wait(
+    child: tokio::process::Child,
+    timeout: Duration,
+    what: &str,
+) -> Result<std::process::Output> {
+    // On timeout the future (and with it the child, kill_on_drop) is dropped.
+    tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .with_context(|| format!("{what} ran over {timeout:?}"))?
+        .with_context(|| format!("waiting for {what}"))
+}
+
+fn tail(bytes: &[u8], lines: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The last `VmHWM` (kB) read from `/proc/PID/status` before the process went away.
+async fn poll_vm_hwm(pid: Option<u32>) -> Option<u64> {
+    let pid = pid?;
+    let path = format!("/proc/{pid}/status");
+    let mut last = None;
+    // Bounded: 24 hours of polls at most (the measured command has its own timeout).
+    for _ in 0..(24 * 3600 * 1000 / RSS_POLL.as_millis() as u64) {
+        let Ok(status) = tokio::fs::read_to_string(&path).await else {
+            break;
+        };
+        if status.contains("State:\tZ") {
+            break;
+        }
+        if let Some(kib) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        {
+            last = Some(kib);
+        }
+        tokio::time::sleep(RSS_POLL).await;
+    }
+    last
+}
+
+/// The raw limit: POST + monolithic PUT of every blob into `dst`, `concurrency` at a
+/// time, bodies from memory, no HEAD, no mount, no other logic. Returns seconds.
+pub async fn raw_put(dst: &Registry, blobs: &[(String, Bytes)], concurrency: usize) -> Result<f64> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let base = dst.url();
+    let started = Instant::now();
+    futures::stream::iter(blobs)
+        .map(|(repo, body)| {
+            let http = &http;
+            let base = &base;
+            async move {
+                let resp = http
+                    .post(format!("{base}/v2/{repo}/blobs/uploads/"))
+                    .send()
+                    .await?;
+                ensure!(
+                    resp.status() == reqwest::StatusCode::ACCEPTED,
+                    "POST upload in {repo}: {}",
+                    resp.status()
+                );
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .context("upload without Location")?
+                    .to_string();
+                let location = if location.starts_with('/') {
+                    format!("{base}{location}")
+                } else {
+                    location
+                };
+                let sep = if location.contains('?') { '&' } else { '?' };
+                let digest = sha256_digest(body);
+                let resp = http
+                    .put(format!("{location}{sep}digest={digest}"))
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                ensure!(
+                    resp.status() == reqwest::StatusCode::CREATED,
+                    "PUT {digest} in {repo}: {}",
+                    resp.status()
+                );
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Checks that every tag of the plan is at `dst` under the same repository with A's
+/// digest; with `deep`, also every manifest and blob reachable from it (bytes hashed).
+pub async fn verify(src: &Registry, dst: &Registry, plan: &Plan, deep: bool) -> Result<()> {
+    futures::stream::iter(&plan.images)
+        .map(|image| async move {
+            let (repo, tag) = (image.repo.as_str(), image.tag.as_str());
+            if deep {
+                return check_replicated(src, dst, repo, repo, tag).await;
+            }
+            let want = manifest_digest(src, repo, tag)
+                .await?
+                .with_context(|| format!("{repo}:{tag} not at A"))?;
+            let got = manifest_digest(dst, repo, tag)
+                .await?
+                .with_context(|| format!("{repo}:{tag} not at B"))?;
+            ensure!(want == got, "{repo}:{tag} is {got} at B, {want} at A");
+            Ok(())
+        })
+        .buffer_unordered(VERIFY_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0]), Some(3.0));
+        assert_eq!(median(&[5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
+}
