@@ -20,6 +20,11 @@ async fn main() -> anyhow::Result<()> {
         dst.url()
     );
     println!("\nCtrl-C stops both registries.");
-    tokio::signal::ctrl_c().await?;
+    // Ctrl-C or a plain kill: either way the registries are stopped (Drop).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     Ok(())
 }
