@@ -85,23 +85,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
              $17, $17) RETURNING {COLS}"
         );
-        let result = sqlx::query(&sql)
-            .bind(&p.name)
-            .bind(&p.description)
-            .bind(p.src_registry.id)
-            .bind(p.dest_registry.id)
-            .bind(&p.dest_namespace)
-            .bind(i64::from(p.dest_namespace_replace_count))
-            .bind(to_json(&p.filters)?)
-            .bind(to_json(&p.trigger)?)
-            .bind(b2i(p.replicate_deletion))
-            .bind(b2i(p.override_existing))
-            .bind(b2i(p.enabled))
-            .bind(p.speed)
-            .bind(b2i(p.copy_by_chunk))
-            .bind(p.chunk_size)
-            .bind(b2i(p.single_active_replication))
-            .bind(&p.template)
+        let result = bind_fields(sqlx::query(&sql), p)?
             .bind(now)
             .fetch_one(&self.pool)
             .await;
@@ -123,24 +107,7 @@ impl Store {
              chunk_size = $15, single_active_replication = $16, template = $17, \
              update_time = $18 WHERE id = $1 RETURNING {COLS}"
         );
-        let result = sqlx::query(&sql)
-            .bind(id)
-            .bind(&p.name)
-            .bind(&p.description)
-            .bind(p.src_registry.id)
-            .bind(p.dest_registry.id)
-            .bind(&p.dest_namespace)
-            .bind(i64::from(p.dest_namespace_replace_count))
-            .bind(to_json(&p.filters)?)
-            .bind(to_json(&p.trigger)?)
-            .bind(b2i(p.replicate_deletion))
-            .bind(b2i(p.override_existing))
-            .bind(b2i(p.enabled))
-            .bind(p.speed)
-            .bind(b2i(p.copy_by_chunk))
-            .bind(p.chunk_size)
-            .bind(b2i(p.single_active_replication))
-            .bind(&p.template)
+        let result = bind_fields(sqlx::query(&sql).bind(id), p)?
             .bind(now_ms())
             .fetch_optional(&self.pool)
             .await;
@@ -201,4 +168,28 @@ impl Store {
              then delete the policy"
         )))
     }
+}
+
+/// Binds a policy's sixteen stored fields, in column order, after whatever
+/// the query bound already (create and update share them).
+fn bind_fields<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    p: &'q Policy,
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>, StoreError> {
+    Ok(q.bind(&p.name)
+        .bind(&p.description)
+        .bind(p.src_registry.id)
+        .bind(p.dest_registry.id)
+        .bind(&p.dest_namespace)
+        .bind(i64::from(p.dest_namespace_replace_count))
+        .bind(to_json(&p.filters)?)
+        .bind(to_json(&p.trigger)?)
+        .bind(b2i(p.replicate_deletion))
+        .bind(b2i(p.override_existing))
+        .bind(b2i(p.enabled))
+        .bind(p.speed)
+        .bind(b2i(p.copy_by_chunk))
+        .bind(p.chunk_size)
+        .bind(b2i(p.single_active_replication))
+        .bind(&p.template))
 }
