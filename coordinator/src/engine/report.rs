@@ -59,6 +59,15 @@ pub enum TaskStatus {
     Stopped,
 }
 
+/// `repo:tag`, else `repo@digest`, else `repo`: how messages name an artifact.
+pub fn artifact_name(repository: &str, tag: Option<&str>, digest: Option<&str>) -> String {
+    match (tag, digest) {
+        (Some(t), _) => format!("{repository}:{t}"),
+        (None, Some(d)) => format!("{repository}@{d}"),
+        (None, None) => repository.to_string(),
+    }
+}
+
 /// One artifact's task.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskReport {
@@ -75,11 +84,11 @@ pub struct TaskReport {
 impl TaskReport {
     /// `repo:tag` or `repo@digest`.
     pub fn name(&self) -> String {
-        match (&self.tag, &self.digest) {
-            (Some(t), _) => format!("{}:{t}", self.repository),
-            (None, Some(d)) => format!("{}@{d}", self.repository),
-            (None, None) => self.repository.clone(),
-        }
+        artifact_name(
+            &self.repository,
+            self.tag.as_deref(),
+            self.digest.as_deref(),
+        )
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 use super::policy::Policy;
 use super::report::{
-    ExecutionReport, ExecutionStatus, Outcome, StageRecord, TaskReport, TaskStatus,
+    ExecutionReport, ExecutionStatus, Outcome, StageRecord, TaskReport, TaskStatus, artifact_name,
 };
 use super::template::{Scope, Stage, Template, When};
 use crate::runtime::{
@@ -165,11 +165,7 @@ impl Task {
 
     fn label(&self) -> String {
         let a = &self.artifact;
-        match (&a.tag, &a.digest) {
-            (Some(t), _) => format!("{}:{t}", a.repository),
-            (None, Some(d)) => format!("{}@{d}", a.repository),
-            _ => a.repository.clone(),
-        }
+        artifact_name(&a.repository, a.tag.as_deref(), a.digest.as_deref())
     }
 }
 
@@ -322,7 +318,7 @@ impl Runner {
             template: template.name.clone(),
             status,
             stages: exec_records,
-            tasks: tasks.into_iter().map(task_report).collect(),
+            tasks: tasks.iter().map(snapshot).collect(),
             bytes: progress.bytes.load(Ordering::Relaxed),
             duration_ms: started.elapsed().as_millis() as u64,
         })
@@ -421,20 +417,22 @@ impl Runner {
             inner: call.events.clone(),
             lines: std::sync::Mutex::new(Vec::new()),
         });
+        // The same capabilities serve every attempt.
+        // The same capabilities serve every attempt.
+        let caps = Arc::new(Capabilities {
+            transfer: Some(call.transfer.clone()),
+            notify_urls: stage
+                .params
+                .iter()
+                .filter(|(_, v)| v.starts_with("http://") || v.starts_with("https://"))
+                .map(|(_, v)| v.clone())
+                .collect(),
+            notify_http: self.notify_http.clone(),
+            events: logs.clone(),
+            scope: format!("{} {label}", stage.name),
+        });
         loop {
             attempts += 1;
-            let caps = Arc::new(Capabilities {
-                transfer: Some(call.transfer.clone()),
-                notify_urls: stage
-                    .params
-                    .iter()
-                    .filter(|(_, v)| v.starts_with("http://") || v.starts_with("https://"))
-                    .map(|(_, v)| v.clone())
-                    .collect(),
-                notify_http: self.notify_http.clone(),
-                events: logs.clone(),
-                scope: format!("{} {label}", stage.name),
-            });
             let input = StageInput {
                 execution_id: call.execution_id.to_string(),
                 stage: stage.name.clone(),
@@ -445,7 +443,7 @@ impl Runner {
             };
             let result = self
                 .runtime
-                .run(&stage.function, caps, input, stage.timeout)
+                .run(&stage.function, caps.clone(), input, stage.timeout)
                 .await;
             record.attempts = attempts;
             record.duration_ms = started.elapsed().as_millis() as u64;
@@ -619,17 +617,5 @@ fn snapshot(t: &Task) -> TaskReport {
         status: t.status,
         error: t.error.clone(),
         stages: t.records.clone(),
-    }
-}
-
-fn task_report(t: Task) -> TaskReport {
-    TaskReport {
-        repository: t.artifact.repository,
-        target_repository: t.artifact.target_repository,
-        tag: t.artifact.tag,
-        digest: t.artifact.digest,
-        status: t.status,
-        error: t.error,
-        stages: t.records,
     }
 }

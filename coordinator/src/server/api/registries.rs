@@ -236,10 +236,11 @@ pub struct Health {
     )
 )]
 async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Json<Health>> {
-    let reg = state.store.get_registry(id).await?;
-    let endpoint = resolve::endpoint(&state, id)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let endpoint = resolve::endpoint(&state, id).await.map_err(|e| match e {
+        resolve::ResolveError::Store(e) => ApiError::from(e),
+        other => ApiError::internal(other.to_string()),
+    })?;
+    let url = endpoint.display_url();
     let client = RegistryClient::new(Role::Target, endpoint)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let req = Request {
@@ -252,16 +253,16 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
         match tokio::time::timeout(std::time::Duration::from_secs(15), client.send(req)).await {
             Err(_) => Health {
                 status: "unhealthy",
-                message: format!("{}: no answer within 15 s", reg.url),
+                message: format!("{}: no answer within 15 s", url),
             },
             Ok(Ok(r)) if r.status == 200 => Health {
                 status: "healthy",
-                message: format!("{}/v2/ answered 200", reg.url),
+                message: format!("{}/v2/ answered 200", url),
             },
             Ok(Ok(r)) => {
                 let e = crate::transfer::TransferError::from_status(
                     r.status,
-                    format!("{} GET /v2/", reg.url),
+                    format!("{} GET /v2/", url),
                     &r.body,
                 );
                 Health {
