@@ -163,11 +163,119 @@ async fn copies_every_manifest_kind_byte_identically() {
         run.stdout
     );
 
-    // A second run finds everything in place and moves no bytes.
+    // A second run finds everything in place and moves no bytes. The five
+    // artifacts without referrers are left out by the listing; the two with
+    // referrers are checked in full and found in place.
     let again = copy(&src, &dst, &[]).await;
     assert_eq!(again.code, Some(0), "{}", again.stdout);
     assert_eq!(again.report()["bytes"], 0);
-    assert_eq!(sum_count(&again, "push", "tags-skipped"), 7);
+    assert_eq!(exec_count(&again, "pull-prepare", "up-to-date"), 5);
+    assert_eq!(again.report()["tasks"].as_array().unwrap().len(), 2);
+    assert_eq!(sum_count(&again, "push", "tags-skipped"), 2);
+    assert_eq!(sum_count(&again, "push", "referrers-pushed"), 0);
+}
+
+/// A count of an execution-scoped stage.
+fn exec_count(run: &Run, stage: &str, key: &str) -> u64 {
+    let report = run.report();
+    report["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["stage"] == stage)
+        .unwrap_or_else(|| panic!("no stage {stage} in {report}"))["counts"][key]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The fast no-op and the existence cache: a re-run asks only manifest
+/// HEADs (one per target repository once the cache knows the rest), moves
+/// no blob and PUTs nothing; a tag deleted at the target behind the cache's
+/// back is noticed and copied again.
+#[tokio::test]
+async fn reruns_ask_only_manifest_heads_and_the_cache_spares_most_of_them() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let base = Layer::random(11, 200_000);
+    for (repo, tags) in [
+        ("one", &["a", "b", "c"][..]),
+        ("two", &["x"][..]),
+        ("three", &["p", "q"][..]),
+    ] {
+        for (i, tag) in tags.iter().enumerate() {
+            let layer = Layer::random(20 + i as u64 + repo.len() as u64 * 7, 30_000);
+            push_image(&src, repo, tag, Format::Oci, &[base.clone(), layer])
+                .await
+                .unwrap();
+        }
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let cache_file = cache.path().join("known.json");
+    let cache_file = cache_file.to_str().unwrap();
+    let fresh = copy(&src, &dst, &["--cache-file", cache_file]).await;
+    assert_eq!(fresh.code, Some(0), "{}\n{}", fresh.stdout, fresh.stderr);
+    assert!(
+        std::path::Path::new(cache_file).exists(),
+        "the cache was saved"
+    );
+
+    let only_heads = |reqs: &[(String, String, u16)], who: &str| {
+        for (method, path, _) in reqs {
+            let ok = path == "/v2/"
+                || (method == "HEAD" && path.contains("/manifests/"))
+                || (who == "source"
+                    && method == "GET"
+                    && (path.starts_with("/v2/_catalog") || path.contains("/tags/list")))
+                || (who == "source" && method == "GET" && path.contains("/referrers/"));
+            assert!(ok, "{who} was asked {method} {path} during a no-op");
+        }
+    };
+    let heads = |reqs: &[(String, String, u16)]| {
+        reqs.iter()
+            .filter(|(m, p, _)| m == "HEAD" && p.contains("/manifests/"))
+            .count()
+    };
+
+    // Without the cache: one HEAD per tag at each end, and nothing else.
+    let (s0, d0) = (src.log_mark(), dst.log_mark());
+    let cold = copy(&src, &dst, &["--no-cache"]).await;
+    assert_eq!(cold.code, Some(0), "{}", cold.stdout);
+    assert_eq!(exec_count(&cold, "pull-prepare", "up-to-date"), 6);
+    assert_eq!(cold.report()["tasks"].as_array().unwrap().len(), 0);
+    let (sreq, dreq) = (src.requests_since(s0), dst.requests_since(d0));
+    only_heads(&sreq, "source");
+    only_heads(&dreq, "target");
+    assert_eq!(heads(&sreq), 6, "{sreq:?}");
+    assert_eq!(heads(&dreq), 6, "{dreq:?}");
+
+    // With the cache of the first run: the target is asked one tag per
+    // repository (the spot check), the cache answers the rest.
+    let d1 = dst.log_mark();
+    let warm = copy(&src, &dst, &["--cache-file", cache_file]).await;
+    assert_eq!(warm.code, Some(0), "{}", warm.stdout);
+    assert_eq!(exec_count(&warm, "pull-prepare", "up-to-date"), 6);
+    let dreq = dst.requests_since(d1);
+    only_heads(&dreq, "target");
+    assert_eq!(heads(&dreq), 3, "{dreq:?}");
+
+    // Delete `one`'s tags at the target behind the cache's back: every tag
+    // of `one` is gone, the spot check sees it, and they are copied again.
+    for tag in ["a", "b", "c"] {
+        let digest = manifest_digest(&dst, "one", tag).await.unwrap().unwrap();
+        let _ = delete_manifest(&dst, "one", &digest).await;
+    }
+    let repaired = copy(&src, &dst, &["--cache-file", cache_file]).await;
+    assert_eq!(
+        repaired.code,
+        Some(0),
+        "{}\n{}",
+        repaired.stdout,
+        repaired.stderr
+    );
+    assert_eq!(exec_count(&repaired, "pull-prepare", "up-to-date"), 3);
+    for tag in ["a", "b", "c"] {
+        assert_replicated(&src, &dst, "one", "one", tag).await;
+    }
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod engine;
 pub mod paths;
+pub mod redact;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -9,12 +9,11 @@ use clap::{Args, ValueEnum};
 
 use super::{progress, summary};
 use crate::engine::policy::{excludes, matches};
-use crate::engine::{
-    DEFAULT_BLOB_CONCURRENCY, ExecutionStatus, Policy, Progress, RunContext, Runner, Scope,
-    Template,
-};
+use crate::engine::{ExecutionStatus, Policy, Progress, RunContext, Runner, Scope, Template};
 use crate::runtime::{Catalog, FilterKind, Runtime, RuntimeConfig, TracingEvents};
-use crate::transfer::{Credentials, Endpoint};
+use crate::transfer::known::Memory;
+use crate::transfer::limits::{DEFAULT_BLOBS, DEFAULT_REQUESTS_PER_REGISTRY};
+use crate::transfer::{Credentials, Endpoint, Known, Limits};
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
@@ -54,6 +53,17 @@ pub struct CopyArgs {
     /// template's, and 8 blobs).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: Option<u16>,
+    /// The existence cache: what targets were seen to hold, so that a re-run
+    /// skips the HEAD storm [default: $XDG_CACHE_HOME/ferry/known.json, or
+    /// ~/.cache/ferry/known.json].
+    #[arg(long, env = "FERRY_CACHE_FILE", value_name = "FILE")]
+    pub cache_file: Option<PathBuf>,
+    /// Ask the target about everything; read and write no existence cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// How long what the target holds is trusted without asking it again.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1h")]
+    pub cache_ttl: std::time::Duration,
     /// Allow plain HTTP and self-signed certificates.
     #[arg(long)]
     pub insecure: bool,
@@ -203,14 +213,25 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
             }
             n as usize
         }
-        None => DEFAULT_BLOB_CONCURRENCY,
+        None => DEFAULT_BLOBS,
     };
-    let runner = Runner::new(catalog.runtime().clone(), blob_concurrency);
+    let limits = Limits::new(
+        blob_concurrency,
+        blob_concurrency,
+        DEFAULT_REQUESTS_PER_REGISTRY,
+    );
+    let known = known(&args);
+    let runner = Runner::new(catalog.runtime().clone(), Arc::new(limits), known.clone());
     let progress = Arc::new(Progress::default());
     let bar = progress::start(progress.clone());
     let ctx = RunContext::new(execution_id(), Arc::new(TracingEvents), progress.clone());
     let result = runner.run(ctx, &policy, &template).await;
     bar.finish().await;
+    if let Some(m) = known.as_memory()
+        && let Err(e) = m.save()
+    {
+        tracing::warn!("existence cache {}: not saved: {e}", m.describe());
+    }
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -228,6 +249,20 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
     match report.status {
         ExecutionStatus::Succeeded => ExitCode::SUCCESS,
         ExecutionStatus::Failed => ExitCode::FAILURE,
+    }
+}
+
+/// The existence cache of this run: loaded from its file, saved at the end.
+fn known(args: &CopyArgs) -> Arc<Known> {
+    if args.no_cache || args.cache_ttl.is_zero() {
+        return Known::off();
+    }
+    let file = args.cache_file.clone().or_else(|| {
+        crate::paths::cache_dir(&|k| std::env::var(k).ok()).map(|d| d.join("known.json"))
+    });
+    match file {
+        Some(f) => Known::memory(Memory::load(&f), args.cache_ttl),
+        None => Known::memory(Memory::default(), args.cache_ttl),
     }
 }
 

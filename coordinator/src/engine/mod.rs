@@ -8,7 +8,5 @@ pub mod template;
 
 pub use policy::Policy;
 pub use report::{ExecutionReport, ExecutionStatus, Outcome, StageRecord, TaskReport, TaskStatus};
-pub use runner::{
-    DEFAULT_BLOB_CONCURRENCY, NoRecorder, Progress, Recorder, RunContext, Runner, Seed,
-};
+pub use runner::{NoRecorder, Progress, Recorder, RunContext, Runner, Seed};
 pub use template::{Scope, Stage, Template, TemplateError, When};

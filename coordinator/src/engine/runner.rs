@@ -19,7 +19,7 @@ use super::template::{Scope, Stage, Template, When};
 use crate::runtime::{
     Artifact, Capabilities, ErrorKind, Events, Report, Runtime, StageInput, StageOutput, Status,
 };
-use crate::transfer::{RegistryClient, Role, Transfer, TransferError};
+use crate::transfer::{Known, Limits, RegistryClient, Role, Transfer, TransferError};
 
 /// Live counters of an execution, for progress displays.
 #[derive(Debug, Default)]
@@ -130,14 +130,12 @@ impl Events for Collect {
 /// Shared by all executions of a process.
 pub struct Runner {
     runtime: Arc<Runtime>,
-    /// Bounds concurrent blob copies across the process.
-    blob_permits: Arc<Semaphore>,
+    /// Bounds on blob copies and requests, across the process.
+    limits: Arc<Limits>,
+    /// What the targets are known to hold, across runs.
+    known: Arc<Known>,
     notify_http: reqwest::Client,
 }
-
-/// Concurrent blob copies by default: enough to saturate a registry's
-/// ingest on a small machine without thrashing it.
-pub const DEFAULT_BLOB_CONCURRENCY: usize = 8;
 
 struct Task {
     artifact: Artifact,
@@ -178,10 +176,11 @@ struct Call<'a> {
 }
 
 impl Runner {
-    pub fn new(runtime: Arc<Runtime>, blob_concurrency: usize) -> Self {
+    pub fn new(runtime: Arc<Runtime>, limits: Arc<Limits>, known: Arc<Known>) -> Self {
         Self {
             runtime,
-            blob_permits: Arc::new(Semaphore::new(blob_concurrency.max(1))),
+            limits,
+            known,
             notify_http: reqwest::Client::new(),
         }
     }
@@ -201,12 +200,16 @@ impl Runner {
         } = ctx;
         let execution_id = execution_id.as_str();
         let started = Instant::now();
-        let source = Arc::new(RegistryClient::new(Role::Source, policy.source.clone())?);
-        let target = Arc::new(RegistryClient::new(Role::Target, policy.target.clone())?);
+        let limits = |e: &crate::transfer::Endpoint| self.limits.registry(&e.display_url());
+        let source = RegistryClient::new(Role::Source, policy.source.clone())?
+            .with_limits(limits(&policy.source));
+        let target = RegistryClient::new(Role::Target, policy.target.clone())?
+            .with_limits(limits(&policy.target))
+            .with_known(self.known.target(&policy.target.display_url()));
         let transfer = Arc::new(Transfer::new(
-            source,
-            target,
-            self.blob_permits.clone(),
+            Arc::new(source),
+            Arc::new(target),
+            self.limits.clone(),
             progress.bytes.clone(),
         ));
         let events: Arc<dyn Events> = Arc::new(Counting {

@@ -2,9 +2,12 @@
 //! then an optional YAML file, then defaults.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
+
+use crate::transfer::limits::{DEFAULT_BLOBS, DEFAULT_BLOBS_PER_REGISTRY};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -19,12 +22,27 @@ pub struct ServeArgs {
     #[arg(long, env = "FERRY_DATABASE")]
     pub database: Option<String>,
     /// A YAML file with any of: listen, data_dir, database, coordinator_id,
-    /// max_upload_bytes, max_executions.
+    /// max_upload_bytes, max_executions, redis, cache_ttl, blob_concurrency,
+    /// registry_concurrency.
     #[arg(long, env = "FERRY_CONFIG")]
     pub config: Option<PathBuf>,
     /// This coordinator's name in leases [default: host-pid].
     #[arg(long, env = "FERRY_COORDINATOR_ID")]
     pub coordinator_id: Option<String>,
+    /// Redis (`redis://127.0.0.1:6379`) for the existence cache, shared by
+    /// coordinators [default: kept in process].
+    #[arg(long, env = "FERRY_REDIS")]
+    pub redis: Option<String>,
+    /// How long what a target holds is trusted without asking it again
+    /// (`0s` turns the existence cache off) [default: 1h].
+    #[arg(long, env = "FERRY_CACHE_TTL", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Option<Duration>,
+    /// Blob copies in flight, across executions [default: 8].
+    #[arg(long, env = "FERRY_BLOB_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub blob_concurrency: Option<u16>,
+    /// Blob copies in flight per registry, across executions [default: 8].
+    #[arg(long, env = "FERRY_REGISTRY_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub registry_concurrency: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,6 +54,23 @@ struct FileConfig {
     coordinator_id: Option<String>,
     max_upload_bytes: Option<usize>,
     max_executions: Option<usize>,
+    redis: Option<String>,
+    #[serde(default, with = "humantime_serde_opt")]
+    cache_ttl: Option<Duration>,
+    blob_concurrency: Option<u16>,
+    registry_concurrency: Option<u16>,
+}
+
+/// `cache_ttl: 30m` in the YAML file, as humantime reads it.
+mod humantime_serde_opt {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// Resolved settings.
@@ -54,6 +89,12 @@ pub struct Settings {
     /// Execution lease (30 s; `FERRY_LEASE_SECS`): how soon the executions of
     /// a coordinator that died are failed.
     pub lease: std::time::Duration,
+    /// Redis for the existence cache (else in process).
+    pub redis: Option<String>,
+    /// Existence cache TTL (zero: off).
+    pub cache_ttl: Duration,
+    pub blob_concurrency: usize,
+    pub registry_concurrency: usize,
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -106,17 +147,19 @@ impl Settings {
                     .unwrap_or(30u64)
                     .max(1),
             ),
+            redis: args.redis.or(file.redis).filter(|u| !u.is_empty()),
+            cache_ttl: args
+                .cache_ttl
+                .or(file.cache_ttl)
+                .unwrap_or(crate::transfer::known::DEFAULT_TTL),
+            blob_concurrency: args
+                .blob_concurrency
+                .or(file.blob_concurrency)
+                .map_or(DEFAULT_BLOBS, usize::from),
+            registry_concurrency: args
+                .registry_concurrency
+                .or(file.registry_concurrency)
+                .map_or(DEFAULT_BLOBS_PER_REGISTRY, usize::from),
         })
-    }
-}
-
-/// A database URL without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
     }
 }

@@ -12,8 +12,8 @@ use tokio::sync::{Mutex, Notify, Semaphore};
 
 use super::{App, resolve};
 use crate::engine::{
-    DEFAULT_BLOB_CONCURRENCY, ExecutionReport, ExecutionStatus, Outcome, Progress, Recorder,
-    RunContext, Runner, Seed, TaskReport, TaskStatus,
+    ExecutionReport, ExecutionStatus, Outcome, Progress, Recorder, RunContext, Runner, Seed,
+    TaskReport, TaskStatus,
 };
 use crate::runtime::{Artifact, TracingEvents};
 use crate::store::{ExecCounts, ExecStatus, Execution, NewTask, Store, TaskUpdate, now_ms};
@@ -28,17 +28,17 @@ pub struct Executor {
     lease: Duration,
     slots: Arc<Semaphore>,
     wake: Notify,
-    runner: std::sync::OnceLock<Arc<Runner>>,
+    runner: Arc<Runner>,
 }
 
 impl Executor {
-    pub fn new(id: String, max_executions: usize, lease: Duration) -> Self {
+    pub fn new(id: String, max_executions: usize, lease: Duration, runner: Arc<Runner>) -> Self {
         Self {
             id,
             lease,
             slots: Arc::new(Semaphore::new(max_executions)),
             wake: Notify::new(),
-            runner: std::sync::OnceLock::new(),
+            runner,
         }
     }
 
@@ -53,10 +53,7 @@ impl Executor {
 
     /// The claim loop, until the returned task is aborted.
     pub fn start(self: Arc<Self>, app: Arc<App>) -> tokio::task::JoinHandle<()> {
-        let runner = self
-            .runner
-            .get_or_init(|| Arc::new(Runner::new(app.runtime.clone(), DEFAULT_BLOB_CONCURRENCY)))
-            .clone();
+        let runner = self.runner.clone();
         tokio::spawn(async move {
             let renew = self.lease / 3;
             let mut last_recovery: Option<std::time::Instant> = None;

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod auth;
+mod cache;
 mod config;
 mod executor;
 mod files;
@@ -19,8 +20,11 @@ pub use config::ServeArgs;
 pub use executor::Executor;
 pub use secrets::Sealer;
 
+use crate::engine::Runner;
 use crate::runtime::{Catalog, Runtime, RuntimeConfig};
 use crate::store::Store;
+use crate::transfer::Limits;
+use crate::transfer::limits::DEFAULT_REQUESTS_PER_REGISTRY;
 
 /// Everything a request handler or the executor needs.
 pub struct App {
@@ -46,7 +50,7 @@ pub async fn build(settings: &config::Settings) -> anyhow::Result<Arc<App>> {
     let store = Store::open(&settings.database).await.map_err(|e| {
         anyhow::anyhow!(
             "opening the database {}: {e}",
-            config::redact(&settings.database)
+            crate::redact::redact(&settings.database)
         )
     })?;
     let sealer = Sealer::load(&settings.data_dir)?;
@@ -55,10 +59,19 @@ pub async fn build(settings: &config::Settings) -> anyhow::Result<Arc<App>> {
     let catalog = Arc::new(Catalog::with_source(runtime.clone(), source));
     functions::register_builtins(&store, &runtime, &settings.function_dirs).await?;
     functions::register_builtin_templates(&store).await?;
+    let known = cache::known(settings).await;
+    tracing::info!("existence cache: {}", known.describe());
+    let limits = Arc::new(Limits::new(
+        settings.blob_concurrency,
+        settings.registry_concurrency,
+        DEFAULT_REQUESTS_PER_REGISTRY,
+    ));
+    let runner = Arc::new(Runner::new(runtime.clone(), limits, known));
     let executor = Arc::new(Executor::new(
         settings.coordinator_id.clone(),
         settings.max_executions,
         settings.lease,
+        runner,
     ));
     let app = Arc::new(App {
         store,
@@ -98,7 +111,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     eprintln!(
         "ferry: serving on http://{} (database {}, data in {})",
         listener.local_addr()?,
-        config::redact(&settings.database),
+        crate::redact::redact(&settings.database),
         settings.data_dir.display()
     );
     serve(app, token, listener, async {

@@ -12,12 +12,12 @@ use futures::{Stream, StreamExt as _};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, LOCATION};
 use reqwest::{Method, StatusCode};
 use sha2::Digest as _;
-use tokio::sync::Semaphore;
 use url::Url;
 
 use super::client::RegistryClient;
 use super::error::{Kind, TransferError};
 use super::ledger::Ledger;
+use super::limits::{BlobPermit, Limits, RegistryLimits};
 
 /// Chunk size when a chunked upload does not say: Harbor's 10 MB.
 pub const DEFAULT_CHUNK: u64 = 10 * 1024 * 1024;
@@ -61,24 +61,35 @@ pub struct Transfer {
     source: Arc<RegistryClient>,
     target: Arc<RegistryClient>,
     ledger: Ledger,
-    /// Bounds concurrent blob copies (shared across executions if wanted).
-    permits: Arc<Semaphore>,
+    /// Bounds on blob copies, shared by the process's executions.
+    limits: Arc<Limits>,
+    source_limits: Arc<RegistryLimits>,
+    target_limits: Arc<RegistryLimits>,
     /// Bytes streamed so far, for progress.
     bytes: Arc<AtomicU64>,
 }
 
 impl Transfer {
+    /// The clients should carry the registries' limits from `limits` (see
+    /// [`RegistryClient::with_limits`]); the target's may carry knowledge.
     pub fn new(
         source: Arc<RegistryClient>,
         target: Arc<RegistryClient>,
-        permits: Arc<Semaphore>,
+        limits: Arc<Limits>,
         bytes: Arc<AtomicU64>,
     ) -> Self {
+        let of = |c: &RegistryClient| {
+            c.limits()
+                .cloned()
+                .unwrap_or_else(|| limits.registry(&c.endpoint().display_url()))
+        };
         Self {
+            source_limits: of(&source),
+            target_limits: of(&target),
             source,
             target,
             ledger: Ledger::default(),
-            permits,
+            limits,
             bytes,
         }
     }
@@ -99,7 +110,7 @@ impl Transfer {
         blobs: Vec<Blob>,
         opts: &CopyOptions,
     ) -> Vec<Result<BlobOutcome, TransferError>> {
-        let parallel = self.permits.available_permits().max(1);
+        let parallel = self.limits.blob_parallelism();
         futures::stream::iter(blobs)
             .map(|b| self.copy_one(src_repo, dst_repo, b, opts))
             .buffered(parallel)
@@ -120,29 +131,53 @@ impl Transfer {
                 format!("blob {}: only sha256 digests are supported", blob.digest),
             ));
         }
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| TransferError::new(Kind::Internal, "transfer shut down"))?;
-        let present = |digest: &str| BlobOutcome {
-            digest: digest.to_string(),
+        let outcome = self.make_present(src_repo, dst_repo, &blob, opts).await;
+        if let Some(known) = self.target.known() {
+            match &outcome {
+                Ok(_) => known.remember_blob(dst_repo, &blob.digest).await,
+                Err(_) => known.forget_repository(dst_repo).await,
+            }
+        }
+        outcome
+    }
+
+    async fn make_present(
+        &self,
+        src_repo: &str,
+        dst_repo: &str,
+        blob: &Blob,
+        opts: &CopyOptions,
+    ) -> Result<BlobOutcome, TransferError> {
+        let present = || BlobOutcome {
+            digest: blob.digest.clone(),
             action: BlobAction::Present,
             bytes: 0,
         };
-        if self.exists(dst_repo, &blob.digest).await? {
-            self.ledger.note(&blob.digest, dst_repo);
-            return Ok(present(&blob.digest));
+        // Known without asking: put there by this execution, or by an
+        // earlier run (the existence cache).
+        if self.ledger.holds(&blob.digest, dst_repo) {
+            return Ok(present());
         }
-        // The first artifact to need this digest copies it; the others wait
-        // for that copy, then mount from wherever it landed.
+        if let Some(known) = self.target.known()
+            && known.blob(dst_repo, &blob.digest).await
+        {
+            self.ledger.note(&blob.digest, dst_repo);
+            return Ok(present());
+        }
+        // The first artifact to need this digest makes it present; the
+        // others wait for that (holding no permit), then mount from wherever
+        // it landed.
         let cell = self.ledger.cell(&blob.digest);
         let mut mine = None;
         let holder = cell
             .get_or_try_init(|| async {
-                let outcome = self
-                    .mount_or_upload(src_repo, dst_repo, &blob, opts, &opts.mount_from)
-                    .await?;
+                let _permit = self.permit().await?;
+                let outcome = if self.exists(dst_repo, &blob.digest).await? {
+                    present()
+                } else {
+                    self.mount_or_upload(src_repo, dst_repo, blob, opts, &opts.mount_from)
+                        .await?
+                };
                 mine = Some(outcome);
                 Ok::<_, TransferError>(dst_repo.to_string())
             })
@@ -152,16 +187,25 @@ impl Transfer {
             return Ok(outcome);
         }
         if holder == dst_repo {
-            return Ok(present(&blob.digest));
+            return Ok(present());
         }
+        let _permit = self.permit().await?;
+        // A mount of a blob the repository already holds succeeds too.
         self.mount_or_upload(
             src_repo,
             dst_repo,
-            &blob,
+            blob,
             opts,
             std::slice::from_ref(&holder),
         )
         .await
+    }
+
+    async fn permit(&self) -> Result<BlobPermit, TransferError> {
+        self.limits
+            .blob(&self.source_limits, &self.target_limits)
+            .await
+            .ok_or_else(|| TransferError::new(Kind::Internal, "transfer shut down"))
     }
 
     async fn exists(&self, repo: &str, digest: &str) -> Result<bool, TransferError> {

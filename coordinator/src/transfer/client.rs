@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +13,8 @@ use url::Url;
 
 use super::auth::{Auth, parse_challenge, scopes_for};
 use super::error::{Kind, TransferError};
+use super::known::{KnownManifest, KnownTarget, parse_path};
+use super::limits::RegistryLimits;
 use super::{MAX_DOCUMENT_BYTES, sha256_digest};
 
 /// Which of the policy's registries.
@@ -128,6 +131,10 @@ pub struct RegistryClient {
     endpoint: Endpoint,
     http: reqwest::Client,
     auth: Auth,
+    /// Bounds on requests to this registry, shared across executions.
+    limits: Option<Arc<RegistryLimits>>,
+    /// What this registry is known to hold (targets only).
+    known: Option<KnownTarget>,
 }
 
 impl RegistryClient {
@@ -146,7 +153,29 @@ impl RegistryClient {
             endpoint,
             http,
             auth: Auth::default(),
+            limits: None,
+            known: None,
         })
+    }
+
+    /// Shares the process's bounds on requests to this registry.
+    pub fn with_limits(mut self, limits: Arc<RegistryLimits>) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Answers manifest HEADs from, and teaches, the existence cache.
+    pub fn with_known(mut self, known: KnownTarget) -> Self {
+        self.known = Some(known);
+        self
+    }
+
+    pub fn limits(&self) -> Option<&Arc<RegistryLimits>> {
+        self.limits.as_ref()
+    }
+
+    pub fn known(&self) -> Option<&KnownTarget> {
+        self.known.as_ref()
     }
 
     pub fn role(&self) -> Role {
@@ -192,7 +221,9 @@ impl RegistryClient {
         Ok(url)
     }
 
-    /// Sends a stage's request and reads the (capped) body.
+    /// Sends a stage's request and reads the (capped) body. A manifest HEAD
+    /// may be answered from the existence cache, unless the request says
+    /// `Cache-Control: no-cache`; every answer about a manifest teaches it.
     pub async fn send(&self, req: Request) -> Result<Response, TransferError> {
         let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| {
@@ -211,9 +242,37 @@ impl RegistryClient {
             })?;
             headers.append(name, value);
         }
-        let resp = self
-            .execute(method.clone(), url, headers, req.body.map(Bytes::from))
-            .await?;
+        let manifest = parse_path(&req.path);
+        if let (Some(known), Some((repo, Some(reference)))) = (&self.known, manifest)
+            && method == reqwest::Method::HEAD
+            && !no_cache(&headers)
+            && let Some(m) = known.manifest(repo, reference).await
+        {
+            return Ok(cached_head(&m));
+        }
+        let answer = self.send_uncached(method.clone(), url, headers, &req).await;
+        if let (Some(known), Some((repo, reference))) = (&self.known, manifest) {
+            learn(known, &method, repo, reference, &req, &answer).await;
+        }
+        answer
+    }
+
+    async fn send_uncached(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        headers: HeaderMap,
+        req: &Request,
+    ) -> Result<Response, TransferError> {
+        let _permit =
+            match &self.limits {
+                Some(l) => Some(l.requests.acquire().await.map_err(|_| {
+                    TransferError::new(Kind::Internal, "registry client shut down")
+                })?),
+                None => None,
+            };
+        let body = req.body.clone().map(Bytes::from);
+        let resp = self.execute(method.clone(), url, headers, body).await?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -367,6 +426,104 @@ impl RegistryClient {
     /// The raw client, for streaming bodies (blob transfer).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+}
+
+fn no_cache(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(reqwest::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("no-cache"))
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The answer the registry gave last time, as a HEAD answers.
+fn cached_head(m: &KnownManifest) -> Response {
+    Response {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), m.media_type.clone()),
+            ("docker-content-digest".into(), m.digest.clone()),
+            ("content-length".into(), m.size.to_string()),
+        ],
+        body: Vec::new(),
+        digest: sha256_digest(&[]),
+    }
+}
+
+/// What an answer about a repository of the target teaches the cache: a
+/// manifest it holds, or that what was known is wrong (a 404 for a known
+/// manifest, another digest, any failure), which drops the repository.
+async fn learn(
+    known: &KnownTarget,
+    method: &reqwest::Method,
+    repo: &str,
+    reference: Option<&str>,
+    req: &Request,
+    answer: &Result<Response, TransferError>,
+) {
+    use reqwest::Method;
+    let resp = match answer {
+        Ok(r) => r,
+        Err(_) => return known.forget_repository(repo).await,
+    };
+    let Some(reference) = reference else {
+        // Blobs, uploads, listings: only a failure teaches something.
+        if resp.status >= 400 && resp.status != 404 {
+            known.forget_repository(repo).await;
+        }
+        return;
+    };
+    let seen = match (method, resp.status) {
+        (&Method::HEAD | &Method::GET, 200) => header(&resp.headers, "docker-content-digest")
+            .map(str::to_owned)
+            .or_else(|| (method == Method::GET).then(|| resp.digest.clone()))
+            .map(|digest| KnownManifest {
+                digest,
+                media_type: header(&resp.headers, "content-type")
+                    .unwrap_or_default()
+                    .to_string(),
+                size: header(&resp.headers, "content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(resp.body.len() as u64),
+            }),
+        (&Method::PUT, 200 | 201) => {
+            let body = req.body.as_deref().unwrap_or_default();
+            Some(KnownManifest {
+                digest: header(&resp.headers, "docker-content-digest")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| sha256_digest(body)),
+                media_type: header(&req.headers, "content-type")
+                    .unwrap_or_default()
+                    .to_string(),
+                size: body.len() as u64,
+            })
+        }
+        (&Method::HEAD | &Method::GET, 404) => {
+            if known.manifest(repo, reference).await.is_some() {
+                known.forget_repository(repo).await;
+            }
+            return;
+        }
+        (_, s) if s < 400 && method != Method::DELETE => return,
+        _ => return known.forget_repository(repo).await,
+    };
+    if let Some(m) = seen {
+        if known
+            .manifest(repo, reference)
+            .await
+            .is_some_and(|old| old.digest != m.digest)
+        {
+            known.forget_repository(repo).await;
+        }
+        known.remember_manifest(repo, reference, &m).await;
     }
 }
 

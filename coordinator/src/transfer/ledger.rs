@@ -20,6 +20,14 @@ impl Ledger {
         map.entry(digest.to_string()).or_default().clone()
     }
 
+    /// Whether this execution already made the digest present in `repository`.
+    pub fn holds(&self, digest: &str, repository: &str) -> bool {
+        let map = self.holders.lock().expect("ledger lock poisoned");
+        map.get(digest)
+            .and_then(|c| c.get())
+            .is_some_and(|r| r == repository)
+    }
+
     /// Notes that a target repository holds a digest (first one wins).
     pub fn note(&self, digest: &str, repository: &str) {
         let _ = self.cell(digest).set(repository.to_string());

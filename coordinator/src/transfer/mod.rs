@@ -5,12 +5,16 @@ mod auth;
 mod blob;
 mod client;
 mod error;
+pub mod known;
 mod ledger;
+pub mod limits;
 
 pub use blob::{Blob, BlobAction, BlobOutcome, CopyOptions, Transfer, UploadMode};
 pub use client::{Credentials, Endpoint, RegistryClient, Request, Response, Role};
 pub use error::{Kind, TransferError};
+pub use known::{Known, KnownTarget};
 pub use ledger::Ledger;
+pub use limits::Limits;
 
 /// Largest document (manifest, listing) a stage may read: distribution itself
 /// refuses manifests over 4 MiB, so 8 MiB leaves room for big listings.

@@ -161,6 +161,15 @@ fn manifest_request(method: &str, repository: &str, reference: &str) -> Request 
     )
 }
 
+/// A manifest `HEAD` the host must send to the registry, not answer from
+/// what it knows of the target (its existence cache).
+fn fresh_head(repository: &str, reference: &str) -> Request {
+    let mut req = manifest_request("HEAD", repository, reference);
+    req.headers
+        .push(("Cache-Control".into(), "no-cache".into()));
+    req
+}
+
 impl Registry {
     pub fn source() -> Self {
         Registry { role: Role::Source }
@@ -394,6 +403,30 @@ impl Registry {
             .collect()
     }
 
+    /// `HEAD` many manifests, each `(repository, reference)`, at once. With
+    /// `fresh`, the registry itself answers, not the host's existence cache.
+    pub fn head_many(
+        &self,
+        refs: &[(&str, &str)],
+        fresh: bool,
+    ) -> Vec<Result<Option<Head>, WitError>> {
+        let reqs = refs
+            .iter()
+            .map(|(repo, r)| {
+                if fresh {
+                    fresh_head(repo, r)
+                } else {
+                    manifest_request("HEAD", repo, r)
+                }
+            })
+            .collect();
+        self.send_all(reqs)
+            .into_iter()
+            .zip(refs)
+            .map(|(resp, (repo, r))| self.head_answer(repo, r, resp))
+            .collect()
+    }
+
     /// `PUT` a manifest; checks the answer's status and digest.
     pub fn put_manifest(
         &self,
@@ -430,6 +463,16 @@ impl Registry {
     /// Follows a paginated listing (`_catalog`, `tags/list`), collecting the
     /// strings under `key`.
     fn list(&self, first: String, key: &str) -> Result<Vec<String>, WitError> {
+        self.list_from(first, None, key)
+    }
+
+    /// Like [`Self::list`], with the first page's answer already at hand.
+    fn list_from(
+        &self,
+        first: String,
+        mut answer: Option<Response>,
+        key: &str,
+    ) -> Result<Vec<String>, WitError> {
         #[derive(serde::Deserialize)]
         struct Page {
             #[serde(default)]
@@ -448,7 +491,10 @@ impl Registry {
                 ));
                 break;
             }
-            let resp = self.send(request("GET", path.clone(), vec![], None))?;
+            let resp = match answer.take() {
+                Some(r) => r,
+                None => self.send(request("GET", path.clone(), vec![], None))?,
+            };
             if resp.status != 200 {
                 return Err(self.unexpected("GET", &path, &resp));
             }
@@ -477,6 +523,28 @@ impl Registry {
     /// Every tag of a repository.
     pub fn tags(&self, repository: &str, page_size: u64) -> Result<Vec<String>, WitError> {
         self.list(format!("/v2/{repository}/tags/list?n={page_size}"), "tags")
+    }
+
+    /// The tags of many repositories: first pages at once, then any further
+    /// pages one by one. A repository that is gone answers `NotFound`.
+    pub fn tags_of(
+        &self,
+        repositories: &[&str],
+        page_size: u64,
+    ) -> Vec<Result<Vec<String>, WitError>> {
+        let firsts: Vec<String> = repositories
+            .iter()
+            .map(|r| format!("/v2/{r}/tags/list?n={page_size}"))
+            .collect();
+        let reqs = firsts
+            .iter()
+            .map(|p| request("GET", p.clone(), vec![], None))
+            .collect();
+        self.send_all(reqs)
+            .into_iter()
+            .zip(firsts)
+            .map(|(answer, path)| self.list_from(path, Some(answer?), "tags"))
+            .collect()
     }
 
     /// The referrers API: `Some(descriptors)` when the registry serves it

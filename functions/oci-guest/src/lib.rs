@@ -9,7 +9,9 @@
 //! - [`manifest`]: manifest parsing and classification;
 //! - [`filter`]: policy filters (doublestar globs);
 //! - [`namespace`]: Harbor's destination namespace mapping;
-//! - [`params`]: step parameters and stage outputs.
+//! - [`params`]: step parameters and stage outputs;
+//! - [`push`]: blobs through the host, manifests, referrers fallback tags;
+//! - [`uptodate`]: the fast no-op (which artifacts the target already has).
 
 /// The generated bindings (re-exported at the crate root).
 #[allow(clippy::all, missing_docs)]
@@ -32,6 +34,7 @@ pub mod manifest;
 pub mod namespace;
 pub mod params;
 pub mod push;
+pub mod uptodate;
 
 pub use ferry::replication::host;
 pub use ferry::replication::notify;

@@ -47,17 +47,19 @@ impl Guest for Verify {
             Some(_) => {}
         };
 
+        // Asked of the registry itself, never of the host's existence cache.
         let reference = artifact.tag.as_deref().unwrap_or(&digest);
-        check(reference, &digest, target.head_manifest(trepo, reference)?);
-
-        let digests: Vec<&str> = artifact
-            .manifests
-            .iter()
-            .chain(&artifact.referrers)
-            .map(|m| m.digest.as_str())
-            .collect();
-        for (d, head) in digests.iter().zip(target.head_manifests(trepo, &digests)) {
-            check(d, d, head?);
+        let mut refs: Vec<(&str, &str)> = vec![(trepo, reference)];
+        refs.extend(
+            artifact
+                .manifests
+                .iter()
+                .chain(&artifact.referrers)
+                .map(|m| (trepo, m.digest.as_str())),
+        );
+        for (k, head) in target.head_many(&refs, true).into_iter().enumerate() {
+            let expected = if k == 0 { digest.as_str() } else { refs[k].1 };
+            check(refs[k].1, expected, head?);
         }
         if !problems.is_empty() {
             return Err(rejected(format!(

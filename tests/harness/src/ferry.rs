@@ -37,10 +37,15 @@ impl Run {
     }
 }
 
-/// Runs `bin args...` with a bounded wall-clock time (5 minutes).
+/// Runs `bin args...` with a bounded wall-clock time (5 minutes), with an
+/// existence cache of its own (a run that wants to share one passes
+/// `--cache-file`): registries of other tests may reuse a port.
 pub async fn ferry(bin: &str, args: &[&str]) -> Run {
+    let cache = tempfile::tempdir().expect("temporary cache directory");
     let child = tokio::process::Command::new(bin)
         .args(args)
+        .env("XDG_CACHE_HOME", cache.path())
+        .env_remove("FERRY_CACHE_FILE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -310,6 +310,31 @@ impl Registry {
         &self.log_path
     }
 
+    /// A mark in the access log: [`Registry::requests_since`] answers what
+    /// came after it.
+    pub fn log_mark(&self) -> u64 {
+        std::fs::metadata(&self.log_path).map_or(0, |m| m.len())
+    }
+
+    /// The requests the registry answered since `mark`, from its access log:
+    /// `(method, path, status)`.
+    pub fn requests_since(&self, mark: u64) -> Vec<(String, String, u16)> {
+        let text = std::fs::read(&self.log_path).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text[(mark as usize).min(text.len())..]).into_owned();
+        text.lines()
+            .filter_map(|line| {
+                // 127.0.0.1 - - [date] "HEAD /v2/x/manifests/y HTTP/1.1" 404 91 "" "agent"
+                let (_, rest) = line.split_once("] \"")?;
+                let (request, rest) = rest.split_once('"')?;
+                let mut parts = request.split(' ');
+                let method = parts.next()?.to_string();
+                let path = parts.next()?.to_string();
+                let status = rest.trim_start().split(' ').next()?.parse().ok()?;
+                Some((method, path, status))
+            })
+            .collect()
+    }
+
     /// The last `lines` lines of the registry log.
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();

@@ -1,0 +1,168 @@
+//! In-process knowledge, optionally loaded from and saved to a file so that
+//! one `ferry copy` knows what the previous one left at the target.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// field -> (value, expires at, epoch ms)
+type Group = HashMap<String, (String, u64)>;
+
+#[derive(Default)]
+pub struct Memory {
+    groups: Mutex<HashMap<String, Group>>,
+    /// Groups dropped during this run: a save must not bring them back from
+    /// the file another run wrote meanwhile.
+    dropped: Mutex<Vec<String>>,
+    file: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileV1 {
+    version: u32,
+    groups: HashMap<String, Group>,
+}
+
+impl Memory {
+    /// Knowledge from `path`, if it exists and is readable; a missing or
+    /// damaged file means starting with nothing (it is only a cache).
+    pub fn load(path: &Path) -> Self {
+        let groups = read(path, super::now_ms()).unwrap_or_else(|why| {
+            if path.exists() {
+                tracing::warn!("existence cache {}: {why}; starting empty", path.display());
+            }
+            HashMap::new()
+        });
+        Self {
+            groups: Mutex::new(groups),
+            dropped: Mutex::new(Vec::new()),
+            file: Some(path.to_path_buf()),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.file {
+            Some(p) => format!("file {}", p.display()),
+            None => "in process".into(),
+        }
+    }
+
+    /// Writes the knowledge back to its file, merged with what another run
+    /// saved meanwhile (atomically: a temporary file, then a rename).
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.file else {
+            return Ok(());
+        };
+        let now = super::now_ms();
+        let mut merged = read(path, now).unwrap_or_default();
+        for g in self.dropped.lock().expect("cache lock").iter() {
+            merged.remove(g);
+        }
+        for (name, group) in self.groups.lock().expect("cache lock").iter() {
+            let into = merged.entry(name.clone()).or_default();
+            for (field, (value, expires)) in group {
+                if *expires > now {
+                    into.insert(field.clone(), (value.clone(), *expires));
+                }
+            }
+        }
+        merged.retain(|_, g| !g.is_empty());
+        let body = serde_json::to_vec(&FileV1 {
+            version: 1,
+            groups: merged,
+        })
+        .map_err(std::io::Error::other)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    pub(super) fn get(&self, group: &str, field: &str, now: u64) -> Option<String> {
+        let groups = self.groups.lock().expect("cache lock");
+        let (value, expires) = groups.get(group)?.get(field)?;
+        (*expires > now).then(|| value.clone())
+    }
+
+    pub(super) fn put(&self, group: &str, field: &str, value: String, expires: u64) {
+        let mut groups = self.groups.lock().expect("cache lock");
+        groups
+            .entry(group.to_string())
+            .or_default()
+            .insert(field.to_string(), (value, expires));
+    }
+
+    pub(super) fn forget(&self, group: &str, field: Option<&str>) {
+        let mut groups = self.groups.lock().expect("cache lock");
+        match field {
+            Some(f) => {
+                if let Some(g) = groups.get_mut(group) {
+                    g.remove(f);
+                }
+            }
+            None => {
+                groups.remove(group);
+                self.dropped
+                    .lock()
+                    .expect("cache lock")
+                    .push(group.to_string());
+            }
+        }
+    }
+}
+
+fn read(path: &Path, now: u64) -> Result<HashMap<String, Group>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let file: FileV1 = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if file.version != 1 {
+        return Err(format!("unknown version {}", file.version));
+    }
+    let mut groups = file.groups;
+    for g in groups.values_mut() {
+        g.retain(|_, (_, expires)| *expires > now);
+    }
+    groups.retain(|_, g| !g.is_empty());
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saves_merges_and_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known.json");
+        let far = super::super::now_ms() + 60_000;
+
+        let a = Memory::load(&path);
+        a.put("t/r1", "b:x", String::new(), far);
+        a.put("t/r2", "b:y", String::new(), far);
+        a.put("t/r3", "b:old", String::new(), 1);
+        a.save().unwrap();
+
+        // A second run drops r1 and learns r4; the first run's r2 stays.
+        let b = Memory::load(&path);
+        assert!(b.get("t/r1", "b:x", 0).is_some());
+        assert!(
+            b.get("t/r3", "b:old", 0).is_none(),
+            "expired entries are not loaded"
+        );
+        b.forget("t/r1", None);
+        b.put("t/r4", "b:z", String::new(), far);
+        b.save().unwrap();
+
+        let c = Memory::load(&path);
+        assert!(c.get("t/r1", "b:x", 0).is_none());
+        assert!(c.get("t/r2", "b:y", 0).is_some());
+        assert!(c.get("t/r4", "b:z", 0).is_some());
+
+        // A damaged file is an empty cache, not an error.
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(Memory::load(&path).get("t/r2", "b:y", 0).is_none());
+    }
+}

@@ -1,0 +1,122 @@
+//! Concurrency bounds shared by every execution of a process: blob copies in
+//! flight overall, and requests in flight per registry, so that several
+//! executions against one registry do not add up to a storm it answers
+//! with 429s.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Blob copies in flight across the process, by default: enough to keep a
+/// registry's ingest busy on a small machine without thrashing it.
+pub const DEFAULT_BLOBS: usize = 8;
+/// Blob copies in flight per registry, by default.
+pub const DEFAULT_BLOBS_PER_REGISTRY: usize = 8;
+/// Document requests (manifests, listings, HEADs) in flight per registry.
+pub const DEFAULT_REQUESTS_PER_REGISTRY: usize = 32;
+
+pub struct Limits {
+    blobs: Arc<Semaphore>,
+    blobs_total: usize,
+    blobs_per_registry: usize,
+    requests_per_registry: usize,
+    registries: Mutex<HashMap<String, Arc<RegistryLimits>>>,
+}
+
+/// The bounds of one registry (by base URL).
+pub struct RegistryLimits {
+    pub blobs: Arc<Semaphore>,
+    pub requests: Arc<Semaphore>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new(
+            DEFAULT_BLOBS,
+            DEFAULT_BLOBS_PER_REGISTRY,
+            DEFAULT_REQUESTS_PER_REGISTRY,
+        )
+    }
+}
+
+impl Limits {
+    pub fn new(blobs: usize, blobs_per_registry: usize, requests_per_registry: usize) -> Self {
+        Self {
+            blobs: Arc::new(Semaphore::new(blobs.max(1))),
+            blobs_total: blobs.max(1),
+            blobs_per_registry: blobs_per_registry.max(1),
+            requests_per_registry: requests_per_registry.max(1),
+            registries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How many blob copies may run at once overall.
+    pub fn blob_parallelism(&self) -> usize {
+        self.blobs_total
+    }
+
+    pub fn registry(&self, url: &str) -> Arc<RegistryLimits> {
+        let key = url.trim_end_matches('/').to_string();
+        let mut map = self.registries.lock().expect("limits lock");
+        map.entry(key)
+            .or_insert_with(|| {
+                Arc::new(RegistryLimits {
+                    blobs: Arc::new(Semaphore::new(self.blobs_per_registry)),
+                    requests: Arc::new(Semaphore::new(self.requests_per_registry)),
+                })
+            })
+            .clone()
+    }
+
+    /// Permits for one blob copy between two registries: the global one,
+    /// then the registries' in URL order (one order for every caller, so two
+    /// executions copying A->B and B->A cannot deadlock).
+    pub async fn blob(&self, a: &RegistryLimits, b: &RegistryLimits) -> Option<BlobPermit> {
+        let global = self.blobs.clone().acquire_owned().await.ok()?;
+        let (first, second) = if Arc::ptr_eq(&a.blobs, &b.blobs) {
+            (a.blobs.clone(), None)
+        } else if Arc::as_ptr(&a.blobs) < Arc::as_ptr(&b.blobs) {
+            (a.blobs.clone(), Some(b.blobs.clone()))
+        } else {
+            (b.blobs.clone(), Some(a.blobs.clone()))
+        };
+        let first = first.acquire_owned().await.ok()?;
+        let second = match second {
+            Some(s) => Some(s.acquire_owned().await.ok()?),
+            None => None,
+        };
+        Some(BlobPermit {
+            _held: (global, first, second),
+        })
+    }
+}
+
+/// Held while one blob copy runs.
+pub struct BlobPermit {
+    _held: (
+        OwnedSemaphorePermit,
+        OwnedSemaphorePermit,
+        Option<OwnedSemaphorePermit>,
+    ),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_registry_bounds_every_execution_that_uses_it() {
+        let limits = Limits::new(10, 2, 4);
+        let a = limits.registry("http://127.0.0.1:1/");
+        let b = limits.registry("http://127.0.0.1:2");
+        assert!(Arc::ptr_eq(&a, &limits.registry("http://127.0.0.1:1")));
+        let p1 = limits.blob(&a, &b).await.unwrap();
+        let _p2 = limits.blob(&b, &a).await.unwrap();
+        // Both registries are at their bound of 2: a third copy waits.
+        let third = tokio::time::timeout(std::time::Duration::from_millis(50), limits.blob(&a, &b));
+        assert!(third.await.is_err());
+        drop(p1);
+        assert!(limits.blob(&a, &b).await.is_some());
+    }
+}
