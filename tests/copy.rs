@@ -398,8 +398,18 @@ async fn basic_auth_source_to_token_auth_target_and_back() {
         "a credential was printed"
     );
 
+    // Uploads are one streamed PUT per blob unless chunks are asked for.
+    let patches = |r: &Registry| {
+        r.requests_since(0)
+            .iter()
+            .filter(|(m, _, _)| m == "PATCH")
+            .count()
+    };
+    assert_eq!(patches(&token), 0, "a default copy sent chunks");
+
     let back = Registry::start(Auth::basic("carol", "pw"));
     let run = copy(&token, &back, &["--chunked", "--chunk-size", "65536"]).await;
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert_replicated(&token, &back, "secure/app", "secure/app", "v1").await;
+    assert!(patches(&back) > 1, "--chunked sent no chunks");
 }

@@ -557,3 +557,111 @@ async fn retry_re_runs_only_the_failed_tasks() {
         .await;
     assert!(status == 201 || status == 409);
 }
+
+/// With `FERRY_REDIS`, what the target holds is kept in Redis: after a
+/// first run the target's repositories are there, and a re-run copies
+/// nothing and asks the target one manifest HEAD per repository (the spot
+/// check); Redis answers the rest.
+#[tokio::test]
+async fn the_existence_cache_in_redis_spares_a_rerun() {
+    let redis = RedisServer::start();
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let base = Layer::random(31, 20_000);
+    let repos: [(&str, &[&str]); 2] = [("one", &["a", "b", "c"]), ("two", &["x"])];
+    for (r, (repo, tags)) in repos.iter().enumerate() {
+        for (i, tag) in tags.iter().enumerate() {
+            let own = Layer::random(40 + 10 * r as u64 + i as u64, 5_000);
+            push_image(&src, repo, tag, Format::Oci, &[base.clone(), own])
+                .await
+                .unwrap();
+        }
+    }
+    let redis_url = redis.url();
+    let s = Server::start(FERRY, None, &[("FERRY_REDIS", redis_url.as_str())])
+        .await
+        .unwrap();
+    let src_id = registry(&s, "src", &src).await;
+    let dst_id = registry(&s, "dst", &dst).await;
+    let pid = policy(
+        &s,
+        json!({
+            "name": "cached", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
+            "filters": [{"type": "name", "value": "**"}], "trigger": {"type": "manual"},
+        }),
+    )
+    .await;
+
+    let first = run(&s, pid).await["id"].as_i64().unwrap();
+    let done = s.wait_execution(first, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", s.log());
+    assert_eq!(
+        (done["total"].as_i64(), done["succeed"].as_i64()),
+        (Some(4), Some(4)),
+        "{done}"
+    );
+    for (repo, tags) in repos {
+        for tag in tags {
+            assert_replicated(&src, &dst, repo, repo, tag).await;
+        }
+    }
+
+    // One hash per target repository, holding its tags.
+    let client = ::redis::Client::open(redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg("ferry:known:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    let key = |repo: &str| format!("ferry:known:{}/{repo}", dst.url());
+    assert_eq!(keys, [key("one"), key("two")], "{}", s.log());
+    let fields: Vec<String> = ::redis::cmd("HKEYS")
+        .arg(key("one"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for tag in ["m:a", "m:b", "m:c"] {
+        assert!(fields.iter().any(|f| f == tag), "{tag} not in {fields:?}");
+    }
+    assert!(
+        fields.iter().any(|f| f.starts_with("b:sha256:")),
+        "{fields:?}"
+    );
+
+    // Again: everything is in place; the target sees manifest HEADs only,
+    // one per repository.
+    let mark = dst.log_mark();
+    let again = run(&s, pid).await["id"].as_i64().unwrap();
+    let done = s.wait_execution(again, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", s.log());
+    assert_eq!(
+        (done["total"].as_i64(), done["bytes"].as_i64()),
+        (Some(0), Some(0)),
+        "{done}"
+    );
+    let tasks = s.get(&format!("/api/v1/executions/{again}/tasks")).await;
+    assert_eq!(tasks.as_array().map(Vec::len), Some(0), "{tasks}");
+    let store = ::ferry::store::Store::open(&format!("sqlite://{}", s.sqlite_path().display()))
+        .await
+        .unwrap();
+    let report = store.execution_report(again).await.unwrap();
+    store.close().await;
+    let listing = report
+        .as_array()
+        .and_then(|stages| stages.iter().find(|st| st["stage"] == "pull-prepare"))
+        .unwrap_or_else(|| panic!("no pull-prepare record in {report}"));
+    assert_eq!(listing["counts"]["up-to-date"], 4, "{listing}");
+    assert_eq!(listing["counts"]["artifacts"], 0, "{listing}");
+
+    let requests = dst.requests_since(mark);
+    for (method, path, _) in &requests {
+        assert!(
+            path == "/v2/" || (method == "HEAD" && path.contains("/manifests/")),
+            "the target was asked {method} {path} during a no-op"
+        );
+    }
+    let heads = requests.iter().filter(|(m, _, _)| m == "HEAD").count();
+    assert_eq!(heads, 2, "{requests:?}");
+}

@@ -15,10 +15,13 @@ pub fn data_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     var("HOME").map(|home| Path::new(&home).join(".local/share/ferry"))
 }
 
-/// Where `ferry copy` keeps its caches: `$XDG_CACHE_HOME/ferry`, else
-/// `~/.cache/ferry`.
+/// Where Ferry keeps caches (compiled functions, what targets hold):
+/// `$FERRY_CACHE_DIR`, else `$XDG_CACHE_HOME/ferry`, else `~/.cache/ferry`.
 pub fn cache_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let var = |k: &str| env(k).filter(|v| !v.is_empty());
+    if let Some(dir) = var("FERRY_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
     if let Some(xdg) = var("XDG_CACHE_HOME") {
         return Some(Path::new(&xdg).join("ferry"));
     }

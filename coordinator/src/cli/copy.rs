@@ -54,8 +54,8 @@ pub struct CopyArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: Option<u16>,
     /// The existence cache: what targets were seen to hold, so that a re-run
-    /// skips the HEAD storm [default: $XDG_CACHE_HOME/ferry/known.json, or
-    /// ~/.cache/ferry/known.json].
+    /// skips the HEAD storm [default: known.json in $FERRY_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/ferry, else ~/.cache/ferry].
     #[arg(long, env = "FERRY_CACHE_FILE", value_name = "FILE")]
     pub cache_file: Option<PathBuf>,
     /// Ask the target about everything; read and write no existence cache.
@@ -179,7 +179,8 @@ fn policy(args: &CopyArgs) -> Result<Policy, String> {
         filters,
         override_existing: !args.no_override,
         copy_by_chunk: args.chunked,
-        chunk_size: args.chunk_size,
+        // The chunk size means something only for chunked uploads.
+        chunk_size: if args.chunked { args.chunk_size } else { 0 },
     })
 }
 

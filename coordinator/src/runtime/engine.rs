@@ -50,15 +50,9 @@ pub fn build(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
     }
 }
 
-/// `$FERRY_CACHE_DIR`, else `$XDG_CACHE_HOME/ferry`, else `~/.cache/ferry`.
+/// See [`crate::paths::cache_dir`].
 pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("FERRY_CACHE_DIR") {
-        return Some(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return Some(PathBuf::from(d).join("ferry"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("ferry"))
+    crate::paths::cache_dir(&|k| std::env::var(k).ok())
 }
 
 /// Loads precompiled code for this digest and engine, or compiles and

@@ -153,52 +153,77 @@ impl Transfer {
             action: BlobAction::Present,
             bytes: 0,
         };
-        // Known without asking: put there by this execution, or by an
-        // earlier run (the existence cache).
-        if self.ledger.holds(&blob.digest, dst_repo) {
-            return Ok(present());
-        }
+        // Known from an earlier run (the existence cache): not even a HEAD.
         if let Some(known) = self.target.known()
             && known.blob(dst_repo, &blob.digest).await
         {
             self.ledger.note(&blob.digest, dst_repo);
             return Ok(present());
         }
-        // The first artifact to need this digest makes it present; the
-        // others wait for that (holding no permit), then mount from wherever
-        // it landed.
+        // One artifact per repository places it; the others wait for that.
+        let placed = self.ledger.placed(&blob.digest, dst_repo);
+        let mut mine = None;
+        placed
+            .get_or_try_init(|| async {
+                mine = Some(self.place(src_repo, dst_repo, blob, opts).await?);
+                Ok::<_, TransferError>(())
+            })
+            .await?;
+        Ok(mine.unwrap_or_else(present))
+    }
+
+    /// Makes a blob present in `dst_repo`, which the execution has not put
+    /// there yet. The first artifact to need a digest anywhere copies it; the
+    /// others wait for that copy (holding no permit), then mount from
+    /// wherever it landed.
+    async fn place(
+        &self,
+        src_repo: &str,
+        dst_repo: &str,
+        blob: &Blob,
+        opts: &CopyOptions,
+    ) -> Result<BlobOutcome, TransferError> {
         let cell = self.ledger.cell(&blob.digest);
         let mut mine = None;
         let holder = cell
             .get_or_try_init(|| async {
-                let _permit = self.permit().await?;
-                let outcome = if self.exists(dst_repo, &blob.digest).await? {
-                    present()
-                } else {
-                    self.mount_or_upload(src_repo, dst_repo, blob, opts, &opts.mount_from)
-                        .await?
-                };
-                mine = Some(outcome);
+                mine = Some(
+                    self.head_or_copy(src_repo, dst_repo, blob, opts, &opts.mount_from)
+                        .await?,
+                );
                 Ok::<_, TransferError>(dst_repo.to_string())
             })
             .await?
             .clone();
-        if let Some(outcome) = mine {
-            return Ok(outcome);
+        match mine {
+            Some(outcome) => Ok(outcome),
+            None => {
+                let from = [holder];
+                self.head_or_copy(src_repo, dst_repo, blob, opts, &from)
+                    .await
+            }
         }
-        if holder == dst_repo {
-            return Ok(present());
-        }
+    }
+
+    /// HEAD at the target, else mount from a candidate, else upload.
+    async fn head_or_copy(
+        &self,
+        src_repo: &str,
+        dst_repo: &str,
+        blob: &Blob,
+        opts: &CopyOptions,
+        candidates: &[String],
+    ) -> Result<BlobOutcome, TransferError> {
         let _permit = self.permit().await?;
-        // A mount of a blob the repository already holds succeeds too.
-        self.mount_or_upload(
-            src_repo,
-            dst_repo,
-            blob,
-            opts,
-            std::slice::from_ref(&holder),
-        )
-        .await
+        if self.exists(dst_repo, &blob.digest).await? {
+            return Ok(BlobOutcome {
+                digest: blob.digest.clone(),
+                action: BlobAction::Present,
+                bytes: 0,
+            });
+        }
+        self.mount_or_upload(src_repo, dst_repo, blob, opts, candidates)
+            .await
     }
 
     async fn permit(&self) -> Result<BlobPermit, TransferError> {
@@ -481,71 +506,130 @@ fn stream_error(what: &str, e: reqwest::Error) -> TransferError {
 
 type VerifiedStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransferError>> + Send>>;
 
-/// Passes bytes through while hashing them; fails before releasing the last
-/// chunk if the size or the sha256 does not match the descriptor.
+/// Bytes handed to the target at once. The source's reads arrive in small
+/// pieces; forwarded as they come, they cost the target a read and a write
+/// per piece, which on a busy machine is most of its CPU.
+const FORWARD_BYTES: usize = 1 << 20;
+
+/// Passes bytes through while hashing them, gathered into pieces of
+/// [`FORWARD_BYTES`]; fails before releasing the last piece if the size or
+/// the sha256 does not match the descriptor.
 fn verified<S>(inner: S, blob: Blob, who: String, counter: Arc<AtomicU64>) -> VerifiedStream
 where
     S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
 {
-    struct State<S> {
-        inner: Pin<Box<S>>,
-        hasher: sha2::Sha256,
-        seen: u64,
-        finished: bool,
-    }
-    let state = State {
+    Box::pin(Verified {
         inner: Box::pin(inner),
+        buf: BytesMut::new(),
         hasher: sha2::Sha256::new(),
         seen: 0,
         finished: false,
-    };
-    Box::pin(futures::stream::unfold(state, move |mut st| {
-        let blob = blob.clone();
-        let who = who.clone();
-        let counter = counter.clone();
-        async move {
-            if st.finished {
-                return None;
+        blob,
+        who,
+        counter,
+    })
+}
+
+struct Verified<S> {
+    inner: Pin<Box<S>>,
+    buf: BytesMut,
+    hasher: sha2::Sha256,
+    seen: u64,
+    finished: bool,
+    blob: Blob,
+    who: String,
+    counter: Arc<AtomicU64>,
+}
+
+impl<S> Verified<S> {
+    fn check(&mut self, chunk: &Bytes) -> Result<(), TransferError> {
+        self.seen += chunk.len() as u64;
+        if self.seen > self.blob.size {
+            return Err(TransferError::new(
+                Kind::Rejected,
+                format!(
+                    "{}: more bytes than the descriptor's size {}",
+                    self.who, self.blob.size
+                ),
+            ));
+        }
+        self.hasher.update(chunk);
+        self.counter
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if self.seen == self.blob.size {
+            let got = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+            if got != self.blob.digest {
+                return Err(TransferError::new(
+                    Kind::Rejected,
+                    format!(
+                        "{}: digest mismatch: got {got}, want {}",
+                        self.who, self.blob.digest
+                    ),
+                ));
             }
-            let item = match st.inner.next().await {
-                Some(Ok(chunk)) => {
-                    st.seen += chunk.len() as u64;
-                    if st.seen > blob.size {
-                        Err(TransferError::new(
-                            Kind::Rejected,
-                            format!("{who}: more bytes than the descriptor's size {}", blob.size),
-                        ))
-                    } else {
-                        st.hasher.update(&chunk);
-                        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                        if st.seen == blob.size {
-                            let got =
-                                format!("sha256:{}", hex::encode(st.hasher.clone().finalize()));
-                            if got != blob.digest {
-                                Err(TransferError::new(
-                                    Kind::Rejected,
-                                    format!(
-                                        "{who}: digest mismatch: got {got}, want {}",
-                                        blob.digest
-                                    ),
-                                ))
-                            } else {
-                                Ok(chunk)
-                            }
-                        } else {
-                            Ok(chunk)
-                        }
+        }
+        Ok(())
+    }
+}
+
+impl<S> Stream for Verified<S>
+where
+    S: Stream<Item = reqwest::Result<Bytes>>,
+{
+    type Item = Result<Bytes, TransferError>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        let mut ended = false;
+        let item = loop {
+            match this.inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if let Err(e) = this.check(&chunk) {
+                        break Err(e);
+                    }
+                    if this.buf.is_empty() && chunk.len() >= FORWARD_BYTES {
+                        break Ok(chunk);
+                    }
+                    if this.buf.capacity() == 0 {
+                        this.buf.reserve(FORWARD_BYTES);
+                    }
+                    this.buf.extend_from_slice(&chunk);
+                    if this.buf.len() >= FORWARD_BYTES {
+                        break Ok(this.buf.split().freeze());
                     }
                 }
-                Some(Err(e)) => Err(TransferError::new(Kind::Unavailable, format!("{who}: {e}"))),
-                None if st.seen < blob.size => Err(TransferError::new(
-                    Kind::Unavailable,
-                    format!("{who}: stream ended at {} of {} bytes", st.seen, blob.size),
-                )),
-                None => return None,
-            };
-            st.finished = item.is_err();
-            Some((item, st))
-        }
-    }))
+                Poll::Ready(Some(Err(e))) => {
+                    break Err(TransferError::new(
+                        Kind::Unavailable,
+                        format!("{}: {e}", this.who),
+                    ));
+                }
+                Poll::Ready(None) if this.seen < this.blob.size => {
+                    break Err(TransferError::new(
+                        Kind::Unavailable,
+                        format!(
+                            "{}: stream ended at {} of {} bytes",
+                            this.who, this.seen, this.blob.size
+                        ),
+                    ));
+                }
+                Poll::Ready(None) if this.buf.is_empty() => return Poll::Ready(None),
+                Poll::Ready(None) => {
+                    // The inner stream is done: this last piece ends ours.
+                    ended = true;
+                    break Ok(this.buf.split().freeze());
+                }
+            }
+        };
+        this.finished = item.is_err() || ended;
+        Poll::Ready(Some(item))
+    }
 }

@@ -1,16 +1,24 @@
 //! What one execution knows about blobs at the target: which repository
-//! already holds each digest, and which copy is in flight. A blob that several
-//! artifacts need is transferred once; the others wait for it, then mount.
+//! first held each digest, and which repositories hold it now. A blob that
+//! several artifacts need is transferred once; the others wait for it, then
+//! mount it. Within one target repository, one artifact places a blob and
+//! the others wait for that: registries rewrite a repository's blob link on
+//! every mount, and a manifest PUT that reads the link mid-rewrite fails.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+/// Set once a (digest, repository) pair is in place.
+type Placed = HashMap<(String, String), Arc<OnceCell<()>>>;
+
 #[derive(Default)]
 pub struct Ledger {
     /// digest -> the first target repository known to hold it.
     holders: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+    /// (digest, repository) -> set once the repository holds the digest.
+    placed: Mutex<Placed>,
 }
 
 impl Ledger {
@@ -20,16 +28,17 @@ impl Ledger {
         map.entry(digest.to_string()).or_default().clone()
     }
 
-    /// Whether this execution already made the digest present in `repository`.
-    pub fn holds(&self, digest: &str, repository: &str) -> bool {
-        let map = self.holders.lock().expect("ledger lock poisoned");
-        map.get(digest)
-            .and_then(|c| c.get())
-            .is_some_and(|r| r == repository)
+    /// The cell for a digest in one repository: initialized once it is there.
+    pub fn placed(&self, digest: &str, repository: &str) -> Arc<OnceCell<()>> {
+        let mut map = self.placed.lock().expect("ledger lock poisoned");
+        map.entry((digest.to_string(), repository.to_string()))
+            .or_default()
+            .clone()
     }
 
-    /// Notes that a target repository holds a digest (first one wins).
+    /// Notes that a target repository holds a digest.
     pub fn note(&self, digest: &str, repository: &str) {
         let _ = self.cell(digest).set(repository.to_string());
+        let _ = self.placed(digest, repository).set(());
     }
 }

@@ -61,9 +61,9 @@ impl Guest for Push {
 }
 
 fn upload_options(params: &Params, policy: &Policy) -> Result<Options, WitError> {
-    let chunked = params.choice("upload", &["monolithic", "chunked"])? == "chunked"
-        || policy.copy_by_chunk
-        || policy.chunk_size > 0;
+    // A chunk size alone does not ask for chunks: Harbor's copy_by_chunk does.
+    let chunked =
+        params.choice("upload", &["monolithic", "chunked"])? == "chunked" || policy.copy_by_chunk;
     let chunk_size = match params.u64("chunk-size", 0)? {
         0 => policy.chunk_size,
         n => n,

@@ -18,7 +18,7 @@ use clap::Parser;
 use ferry_harness::{Auth, Registry, docker_registry_available};
 
 use corpus::{Corpus, Plan};
-use measure::{Tools, median};
+use measure::{Tools, cpu_secs, median};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -71,6 +71,7 @@ fn default_ferry() -> PathBuf {
 struct Samples {
     ferry_fresh: Vec<f64>,
     ferry_noop: Vec<f64>,
+    ferry_noop_cold: Vec<f64>,
     ferry_rss_mib: Vec<f64>,
     skopeo_fresh: Vec<f64>,
     skopeo_noop: Vec<f64>,
@@ -149,14 +150,30 @@ async fn run(args: Args) -> Result<bool> {
         eprintln!("run {run}/{}", args.runs);
 
         let b = Registry::start(Auth::None);
-        let fresh = tools.ferry_copy(&a.url(), &b.url()).await?;
+        // Ferry's existence cache for this B: written by the fresh copy, read by
+        // the no-op re-run, as a user re-running the same copy gets it.
+        let cache_dir = tempfile::tempdir().context("cache directory")?;
+        let cache = cache_dir.path().join("known.json");
+        let cache = cache.to_str().context("cache path")?;
+        let with_cache = ["--cache-file", cache];
+        let (a_cpu, b_cpu) = (cpu_secs(a.pid()), cpu_secs(b.pid()));
+        let (a_mark, b_mark) = (a.log_mark(), b.log_mark());
+        let fresh = tools.ferry_copy(&a.url(), &b.url(), &with_cache).await?;
         eprintln!(
-            "  ferry copy fresh:   {:7.2} s  peak RSS {}",
+            "  ferry copy fresh:   {:7.2} s  peak RSS {}, CPU {:.2} s, registry CPU A {:.2} s, B {:.2} s",
             fresh.secs,
             fresh.peak_rss_kib.map_or("unknown".into(), |k| format!(
                 "{:.1} MiB",
                 k as f64 / 1024.0
-            ))
+            )),
+            fresh.cpu_secs,
+            cpu_secs(a.pid()) - a_cpu,
+            cpu_secs(b.pid()) - b_cpu,
+        );
+        eprintln!(
+            "    requests: A {}; B {}",
+            measure::request_mix(&a.requests_since(a_mark)),
+            measure::request_mix(&b.requests_since(b_mark))
         );
         let started = Instant::now();
         measure::verify(&a, &b, &corpus.plan, true)
@@ -166,10 +183,18 @@ async fn run(args: Args) -> Result<bool> {
             "  verified every tag, manifest and blob at B ({:.1} s)",
             started.elapsed().as_secs_f64()
         );
-        let noop = tools.ferry_copy(&a.url(), &b.url()).await?;
-        eprintln!("  ferry copy no-op:   {:7.2} s", noop.secs);
+        let noop = tools.ferry_copy(&a.url(), &b.url(), &with_cache).await?;
+        eprintln!(
+            "  ferry copy no-op:   {:7.2} s  (existence cache warm)",
+            noop.secs
+        );
+        let cold = tools
+            .ferry_copy(&a.url(), &b.url(), &["--no-cache"])
+            .await?;
+        eprintln!("  ferry copy no-op:   {:7.2} s  (no cache)", cold.secs);
         s.ferry_fresh.push(fresh.secs);
         s.ferry_noop.push(noop.secs);
+        s.ferry_noop_cold.push(cold.secs);
         if let Some(k) = fresh.peak_rss_kib {
             s.ferry_rss_mib.push(k as f64 / 1024.0);
         }
@@ -190,11 +215,18 @@ async fn run(args: Args) -> Result<bool> {
         }
 
         let b = Registry::start(Auth::None);
+        let b_cpu = cpu_secs(b.pid());
+        let b_mark = b.log_mark();
         let raw = measure::raw_put(&b, &blobs, args.raw_concurrency).await?;
         eprintln!(
-            "  raw PUT ({}):        {raw:7.2} s  ({:.0} MiB/s)",
+            "  raw PUT ({}):        {raw:7.2} s  ({:.0} MiB/s), registry CPU B {:.2} s",
             args.raw_concurrency,
-            mib / raw
+            mib / raw,
+            cpu_secs(b.pid()) - b_cpu
+        );
+        eprintln!(
+            "    requests: B {}",
+            measure::request_mix(&b.requests_since(b_mark))
         );
         s.raw.push(raw);
     }
@@ -231,7 +263,8 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
     row("skopeo sync, fresh", &s.skopeo_fresh, "s");
     let raw_name = format!("raw parallel PUT ({}), fresh", args.raw_concurrency);
     row(&raw_name, &s.raw, "s");
-    row("ferry copy, no-op", &s.ferry_noop, "s");
+    row("ferry copy, no-op (cache warm)", &s.ferry_noop, "s");
+    row("ferry copy, no-op (no cache)", &s.ferry_noop_cold, "s");
     row("skopeo sync, no-op", &s.skopeo_noop, "s");
     row("ferry peak RSS, fresh copy", &s.ferry_rss_mib, "MiB");
 
@@ -252,6 +285,12 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
         (
             "ferry / skopeo, no-op",
             ratio(&s.ferry_noop, &s.skopeo_noop),
+            0.1,
+            "",
+        ),
+        (
+            "ferry / skopeo, no-op, no cache",
+            ratio(&s.ferry_noop_cold, &s.skopeo_noop),
             0.1,
             "",
         ),

@@ -37,6 +37,8 @@ pub fn median(v: &[f64]) -> Option<f64> {
 pub struct FerryRun {
     pub secs: f64,
     pub peak_rss_kib: Option<u64>,
+    /// User + system CPU seconds (with GNU time only).
+    pub cpu_secs: f64,
 }
 
 /// The programs under measurement.
@@ -57,33 +59,45 @@ impl Tools {
         }
     }
 
-    /// `ferry copy --insecure SRC DST`, timed; its peak RSS from GNU time, or from
-    /// polling `VmHWM` when GNU time is not installed.
-    pub async fn ferry_copy(&self, src: &str, dst: &str) -> Result<FerryRun> {
+    /// `ferry copy --insecure EXTRA... SRC DST`, timed; its peak RSS from GNU time,
+    /// or from polling `VmHWM` when GNU time is not installed.
+    pub async fn ferry_copy(&self, src: &str, dst: &str, extra: &[&str]) -> Result<FerryRun> {
         let rss_file = tempfile_path("ferry-bench-rss")?;
         let mut cmd = if self.gnu_time {
             let mut c = tokio::process::Command::new(GNU_TIME);
-            c.arg("-f").arg("%M").arg("-o").arg(&rss_file);
+            c.arg("-f").arg("%M %U %S").arg("-o").arg(&rss_file);
             c.arg(&self.ferry);
             c
         } else {
             tokio::process::Command::new(&self.ferry)
         };
-        cmd.args(["copy", "--insecure", src, dst]);
+        cmd.args(["copy", "--insecure"])
+            .args(extra)
+            .args([src, dst]);
         let started = Instant::now();
         let child = spawn(&mut cmd)?;
         let pid = child.id();
         let polled = (!self.gnu_time).then(|| tokio::spawn(poll_vm_hwm(pid)));
         let out = wait(child, self.timeout, "ferry copy").await?;
         let secs = started.elapsed().as_secs_f64();
-        let peak_rss_kib = if self.gnu_time {
+        let (peak_rss_kib, cpu_secs) = if self.gnu_time {
             let text = std::fs::read_to_string(&rss_file).unwrap_or_default();
             let _ = std::fs::remove_file(&rss_file);
-            text.lines().last().and_then(|l| l.trim().parse().ok())
+            let last: Vec<&str> = text
+                .lines()
+                .last()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            let num = |i: usize| last.get(i).and_then(|v| v.parse::<f64>().ok());
+            (
+                num(0).map(|k| k as u64),
+                num(1).unwrap_or(0.0) + num(2).unwrap_or(0.0),
+            )
         } else {
             match polled {
-                Some(task) => task.await.ok().flatten(),
-                None => None,
+                Some(task) => (task.await.ok().flatten(), 0.0),
+                None => (None, 0.0),
             }
         };
         if !out.status.success() {
@@ -94,7 +108,11 @@ impl Tools {
                 tail(&out.stderr, 30)
             );
         }
-        Ok(FerryRun { secs, peak_rss_kib })
+        Ok(FerryRun {
+            secs,
+            peak_rss_kib,
+            cpu_secs,
+        })
     }
 
     /// `skopeo sync` of every repository, one call each, into the same path at `dst`;
@@ -276,6 +294,51 @@ pub async fn verify(src: &Registry, dst: &Registry, plan: &Plan, deep: bool) -> 
         .try_collect::<Vec<()>>()
         .await?;
     Ok(())
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc`.
+pub fn cpu_secs(pid: Option<u32>) -> f64 {
+    let Some(pid) = pid else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): utime is the
+    // 14th field overall, stime the 15th, in clock ticks (100 per second).
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A registry's requests by method and kind, e.g. `HEAD manifest 60, PUT blob 208`.
+pub fn request_mix(requests: &[(String, String, u16)]) -> String {
+    let mut mix: std::collections::BTreeMap<(String, &str), usize> = Default::default();
+    for (method, path, _) in requests {
+        let kind = if path.contains("/blobs/uploads/") {
+            "upload"
+        } else if path.contains("/blobs/") {
+            "blob"
+        } else if path.contains("/manifests/") {
+            "manifest"
+        } else if path.contains("/tags/list") || path.starts_with("/v2/_catalog") {
+            "listing"
+        } else {
+            "other"
+        };
+        *mix.entry((method.clone(), kind)).or_default() += 1;
+    }
+    let parts: Vec<String> = mix
+        .iter()
+        .map(|((m, k), n)| format!("{m} {k} {n}"))
+        .collect();
+    format!("{} requests ({})", requests.len(), parts.join(", "))
 }
 
 #[cfg(test)]

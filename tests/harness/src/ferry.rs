@@ -44,8 +44,7 @@ pub async fn ferry(bin: &str, args: &[&str]) -> Run {
     let cache = tempfile::tempdir().expect("temporary cache directory");
     let child = tokio::process::Command::new(bin)
         .args(args)
-        .env("XDG_CACHE_HOME", cache.path())
-        .env_remove("FERRY_CACHE_FILE")
+        .env("FERRY_CACHE_FILE", cache.path().join("known.json"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

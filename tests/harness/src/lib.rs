@@ -7,6 +7,7 @@
 //!   and referrers.
 //! * [`client`]: a small registry client (Basic and Bearer challenges) and assertions
 //!   such as [`assert_replicated`].
+//! * [`redis`]: a real `redis-server` on 127.0.0.1, for the existence cache.
 //!
 //! Every process and server started here stops when its handle is dropped.
 //!
@@ -29,6 +30,7 @@
 pub mod client;
 pub mod ferry;
 pub mod image;
+pub mod redis;
 pub mod registry;
 pub mod sample;
 pub mod server;
@@ -44,6 +46,7 @@ pub use image::{
     Descriptor, Format, Layer, Platform, Pushed, image_config, push_artifact, push_blob,
     push_image, push_index, push_raw_manifest, push_referrer,
 };
+pub use redis::RedisServer;
 pub use registry::{Auth, Registry, docker_registry_available};
 pub use sample::{SAMPLE, push_sample};
 pub use server::{Body, PgDatabase, Server};

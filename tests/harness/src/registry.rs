@@ -342,6 +342,11 @@ impl Registry {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// The registry process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Whether the registry process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child
