@@ -183,15 +183,26 @@ async fn run(args: Args) -> Result<bool> {
             "  verified every tag, manifest and blob at B ({:.1} s)",
             started.elapsed().as_secs_f64()
         );
+        let (a_cpu, b_cpu) = (cpu_secs(a.pid()), cpu_secs(b.pid()));
         let noop = tools.ferry_copy(&a.url(), &b.url(), &with_cache).await?;
         eprintln!(
-            "  ferry copy no-op:   {:7.2} s  (existence cache warm)",
-            noop.secs
+            "  ferry copy no-op:   {:7.2} s  (existence cache warm), CPU {:.2} s, registry CPU A {:.2} s, B {:.2} s",
+            noop.secs,
+            noop.cpu_secs,
+            cpu_secs(a.pid()) - a_cpu,
+            cpu_secs(b.pid()) - b_cpu,
         );
+        let (a_cpu, b_cpu) = (cpu_secs(a.pid()), cpu_secs(b.pid()));
         let cold = tools
             .ferry_copy(&a.url(), &b.url(), &["--no-cache"])
             .await?;
-        eprintln!("  ferry copy no-op:   {:7.2} s  (no cache)", cold.secs);
+        eprintln!(
+            "  ferry copy no-op:   {:7.2} s  (no cache), CPU {:.2} s, registry CPU A {:.2} s, B {:.2} s",
+            cold.secs,
+            cold.cpu_secs,
+            cpu_secs(a.pid()) - a_cpu,
+            cpu_secs(b.pid()) - b_cpu,
+        );
         s.ferry_fresh.push(fresh.secs);
         s.ferry_noop.push(noop.secs);
         s.ferry_noop_cold.push(cold.secs);
