@@ -49,6 +49,16 @@ pub struct BlobOutcome {
     pub bytes: u64,
 }
 
+impl BlobOutcome {
+    fn present(digest: &str) -> Self {
+        Self {
+            digest: digest.to_string(),
+            action: BlobAction::Present,
+            bytes: 0,
+        }
+    }
+}
+
 /// A blob to copy.
 #[derive(Debug, Clone)]
 pub struct Blob {
@@ -148,17 +158,12 @@ impl Transfer {
         blob: &Blob,
         opts: &CopyOptions,
     ) -> Result<BlobOutcome, TransferError> {
-        let present = || BlobOutcome {
-            digest: blob.digest.clone(),
-            action: BlobAction::Present,
-            bytes: 0,
-        };
         // Known from an earlier run (the existence cache): not even a HEAD.
         if let Some(known) = self.target.known()
             && known.blob(dst_repo, &blob.digest).await
         {
             self.ledger.note(&blob.digest, dst_repo);
-            return Ok(present());
+            return Ok(BlobOutcome::present(&blob.digest));
         }
         // One artifact per repository places it; the others wait for that.
         let placed = self.ledger.placed(&blob.digest, dst_repo);
@@ -169,7 +174,7 @@ impl Transfer {
                 Ok::<_, TransferError>(())
             })
             .await?;
-        Ok(mine.unwrap_or_else(present))
+        Ok(mine.unwrap_or_else(|| BlobOutcome::present(&blob.digest)))
     }
 
     /// Makes a blob present in `dst_repo`, which the execution has not put
@@ -216,11 +221,7 @@ impl Transfer {
     ) -> Result<BlobOutcome, TransferError> {
         let _permit = self.permit().await?;
         if self.exists(dst_repo, &blob.digest).await? {
-            return Ok(BlobOutcome {
-                digest: blob.digest.clone(),
-                action: BlobAction::Present,
-                bytes: 0,
-            });
+            return Ok(BlobOutcome::present(&blob.digest));
         }
         self.mount_or_upload(src_repo, dst_repo, blob, opts, candidates)
             .await

@@ -8,6 +8,7 @@
 //! * [`client`]: a small registry client (Basic and Bearer challenges) and assertions
 //!   such as [`assert_replicated`].
 //! * [`redis`]: a real `redis-server` on 127.0.0.1, for the existence cache.
+//! * [`process`]: the child processes those servers run in.
 //!
 //! Every process and server started here stops when its handle is dropped.
 //!
@@ -30,6 +31,7 @@
 pub mod client;
 pub mod ferry;
 pub mod image;
+pub mod process;
 pub mod redis;
 pub mod registry;
 pub mod sample;

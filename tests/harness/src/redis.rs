@@ -1,14 +1,15 @@
 //! A real `redis-server` for tests, on a free 127.0.0.1 port, persisting
 //! nothing (`--save '' --appendonly no`), its output in a temp dir.
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+
+use crate::process::Process;
 use tempfile::TempDir;
 
 /// How long [`RedisServer::start`] waits for `PING` to answer.
@@ -24,9 +25,8 @@ fn binary() -> String {
 /// process and removes its temp dir.
 pub struct RedisServer {
     // Field order is drop order: process first, then files.
-    child: Option<Child>,
+    process: Process,
     port: u16,
-    log_path: PathBuf,
     dir: TempDir,
 }
 
@@ -54,24 +54,16 @@ impl RedisServer {
     fn start_once() -> Result<RedisServer> {
         let dir = tempfile::Builder::new().prefix("ferry-redis-").tempdir()?;
         let port = free_port()?;
-        let log_path = dir.path().join("redis.log");
-        let log = File::create(&log_path)?;
-        let child = Command::new(binary())
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("spawning {} (apt-get install redis-server)", binary()))?;
-        let mut server = RedisServer {
-            child: Some(child),
-            port,
-            log_path,
-            dir,
-        };
+        let process = Process::spawn(
+            Command::new(binary())
+                .args(["--save", "", "--appendonly", "no"])
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .arg("--dir")
+                .arg(dir.path()),
+            dir.path().join("redis.log"),
+            &format!("{} (apt-get install redis-server)", binary()),
+        )?;
+        let mut server = RedisServer { process, port, dir };
         server.wait_ready()?;
         Ok(server)
     }
@@ -80,9 +72,7 @@ impl RedisServer {
         let deadline = Instant::now() + START_DEADLINE;
         let mut last = String::from("no answer");
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
+            if let Some(status) = self.process.exited()? {
                 bail!(
                     "redis-server exited early ({status}); output:\n{}",
                     self.log_tail(40)
@@ -119,26 +109,19 @@ impl RedisServer {
         self.dir.path()
     }
 
-    /// The last `lines` lines of the server's output.
+    /// The last `lines` lines of its output.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        self.process.log_tail(lines)
     }
 
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.process.is_running()
     }
 
     /// Kills and reaps the server process (idempotent), as an outage would.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 }
 

@@ -1,14 +1,15 @@
 //! Real distribution registries (`docker-registry serve`) for tests, over plain HTTP
 //! or over HTTPS with a freshly generated self-signed certificate.
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+
+use crate::process::Process;
 use tempfile::TempDir;
 
 use crate::client::{AsClient, Client};
@@ -83,12 +84,11 @@ pub fn docker_registry_available() -> bool {
 /// Dropping it kills and reaps the process, stops its token server and removes the dir.
 pub struct Registry {
     // Field order is drop order: process first, then the token server, then files.
-    child: Option<Child>,
+    process: Process,
     token: Option<TokenServer>,
     port: u16,
     auth: Auth,
     tls: bool,
-    log_path: PathBuf,
     dir: TempDir,
 }
 
@@ -198,23 +198,17 @@ impl Registry {
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config)?;
 
-        let log_path = dir.path().join("registry.log");
-        let log = File::create(&log_path)?;
-        let child = Command::new(binary())
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("spawning {}", binary()))?;
+        let process = Process::spawn(
+            Command::new(binary()).arg("serve").arg(&config_path),
+            dir.path().join("registry.log"),
+            &binary(),
+        )?;
         let mut reg = Registry {
-            child: Some(child),
+            process,
             token,
             port,
             auth,
             tls,
-            log_path,
             dir,
         };
         reg.wait_ready()?;
@@ -226,9 +220,7 @@ impl Registry {
         let expected = if self.auth == Auth::None { 200 } else { 401 };
         let mut last = String::from("no answer");
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
+            if let Some(status) = self.process.exited()? {
                 bail!(
                     "docker-registry exited early ({status}); log tail:\n{}",
                     self.log_tail(40)
@@ -307,19 +299,19 @@ impl Registry {
 
     /// Path of the registry's combined stdout/stderr log.
     pub fn log_path(&self) -> &Path {
-        &self.log_path
+        self.process.log_path()
     }
 
     /// A mark in the access log: [`Registry::requests_since`] answers what
     /// came after it.
     pub fn log_mark(&self) -> u64 {
-        std::fs::metadata(&self.log_path).map_or(0, |m| m.len())
+        std::fs::metadata(self.process.log_path()).map_or(0, |m| m.len())
     }
 
     /// The requests the registry answered since `mark`, from its access log:
     /// `(method, path, status)`.
     pub fn requests_since(&self, mark: u64) -> Vec<(String, String, u16)> {
-        let text = std::fs::read(&self.log_path).unwrap_or_default();
+        let text = std::fs::read(self.process.log_path()).unwrap_or_default();
         let text = String::from_utf8_lossy(&text[(mark as usize).min(text.len())..]).into_owned();
         text.lines()
             .filter_map(|line| {
@@ -335,31 +327,24 @@ impl Registry {
             .collect()
     }
 
-    /// The last `lines` lines of the registry log.
+    /// The last `lines` lines of its output.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        self.process.log_tail(lines)
     }
 
     /// The registry process's id, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
+        self.process.pid()
     }
 
     /// Whether the registry process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.process.is_running()
     }
 
     /// Kills and reaps the registry process (idempotent). Storage stays until drop.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 }
 
