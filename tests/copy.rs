@@ -162,6 +162,20 @@ async fn copies_every_manifest_kind_byte_identically() {
         "{}",
         run.stdout
     );
+    // No blob was uploaded twice (the digest is in each upload's final PUT).
+    let mut uploads = std::collections::HashMap::<String, usize>::new();
+    for (method, path, _) in dst.requests_since(0) {
+        if method == "PUT"
+            && let Some((_, digest)) = path.split_once("digest=")
+        {
+            *uploads.entry(digest.to_string()).or_default() += 1;
+        }
+    }
+    assert!(!uploads.is_empty());
+    assert!(
+        uploads.values().all(|&n| n == 1),
+        "blobs uploaded more than once: {uploads:?}"
+    );
 
     // A second run finds everything in place and moves no bytes. The five
     // artifacts without referrers are left out by the listing; the two with
