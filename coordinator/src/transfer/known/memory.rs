@@ -10,9 +10,15 @@ use serde::{Deserialize, Serialize};
 /// field -> (value, expires at, epoch ms)
 type Group = HashMap<String, (String, u64)>;
 
+/// How often (ms) a write also sweeps out expired knowledge, so that a
+/// long-running service holds at most a TTL's worth of it.
+const SWEEP_EVERY_MS: u64 = 60_000;
+
 #[derive(Default)]
 pub struct Memory {
     groups: Mutex<HashMap<String, Group>>,
+    /// When expired entries were last swept out (epoch ms).
+    swept: std::sync::atomic::AtomicU64,
     /// Groups dropped during this run: a save must not bring them back from
     /// the file another run wrote meanwhile.
     dropped: Mutex<Vec<String>>,
@@ -37,6 +43,7 @@ impl Memory {
         });
         Self {
             groups: Mutex::new(groups),
+            swept: Default::default(),
             dropped: Mutex::new(Vec::new()),
             file: Some(path.to_path_buf()),
         }
@@ -88,8 +95,16 @@ impl Memory {
         (*expires > now).then(|| value.clone())
     }
 
-    pub(super) fn put(&self, group: &str, field: &str, value: String, expires: u64) {
+    pub(super) fn put(&self, group: &str, field: &str, value: String, expires: u64, now: u64) {
         let mut groups = self.groups.lock().expect("cache lock");
+        let swept = self.swept.load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(swept) >= SWEEP_EVERY_MS {
+            self.swept.store(now, std::sync::atomic::Ordering::Relaxed);
+            for g in groups.values_mut() {
+                g.retain(|_, (_, e)| *e > now);
+            }
+            groups.retain(|_, g| !g.is_empty());
+        }
         groups
             .entry(group.to_string())
             .or_default()
@@ -140,9 +155,9 @@ mod tests {
         let far = super::super::now_ms() + 60_000;
 
         let a = Memory::load(&path);
-        a.put("t/r1", "b:x", String::new(), far);
-        a.put("t/r2", "b:y", String::new(), far);
-        a.put("t/r3", "b:old", String::new(), 1);
+        a.put("t/r1", "b:x", String::new(), far, 0);
+        a.put("t/r2", "b:y", String::new(), far, 0);
+        a.put("t/r3", "b:old", String::new(), 1, 0);
         a.save().unwrap();
 
         // A second run drops r1 and learns r4; the first run's r2 stays.
@@ -153,13 +168,27 @@ mod tests {
             "expired entries are not loaded"
         );
         b.forget("t/r1", None);
-        b.put("t/r4", "b:z", String::new(), far);
+        b.put("t/r4", "b:z", String::new(), far, 0);
         b.save().unwrap();
 
         let c = Memory::load(&path);
         assert!(c.get("t/r1", "b:x", 0).is_none());
         assert!(c.get("t/r2", "b:y", 0).is_some());
         assert!(c.get("t/r4", "b:z", 0).is_some());
+
+        // Writes sweep expired entries out, once a minute at most.
+        let m = Memory::default();
+        m.put("t/r", "b:old", String::new(), 10, 0);
+        m.put("t/r", "b:new", String::new(), far, 5);
+        assert_eq!(
+            m.groups.lock().unwrap()["t/r"].len(),
+            2,
+            "no sweep within a minute"
+        );
+        m.put("t/s", "b:x", String::new(), far, SWEEP_EVERY_MS + 20);
+        let groups = m.groups.lock().unwrap();
+        assert!(!groups["t/r"].contains_key("b:old") && groups["t/r"].contains_key("b:new"));
+        drop(groups);
 
         // A damaged file is an empty cache, not an error.
         std::fs::write(&path, b"{not json").unwrap();

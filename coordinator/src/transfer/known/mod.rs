@@ -112,10 +112,11 @@ impl Known {
     }
 
     async fn put(&self, group: &str, field: &str, value: String) {
-        let expires = now_ms() + self.ttl.as_millis() as u64;
+        let now = now_ms();
+        let expires = now + self.ttl.as_millis() as u64;
         match &self.backend {
             Backend::Off => {}
-            Backend::Memory(m) => m.put(group, field, value, expires),
+            Backend::Memory(m) => m.put(group, field, value, expires, now),
             Backend::Redis(r) => r.put(group, field, value, expires, self.ttl).await,
         }
     }
