@@ -18,7 +18,7 @@ use clap::Parser;
 use ferry_harness::{Auth, Registry, docker_registry_available};
 
 use corpus::{Corpus, Plan};
-use measure::{Tools, cpu_secs, median};
+use measure::{CpuMark, Tools, median};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -156,19 +156,18 @@ async fn run(args: Args) -> Result<bool> {
         let cache = cache_dir.path().join("known.json");
         let cache = cache.to_str().context("cache path")?;
         let with_cache = ["--cache-file", cache];
-        let (a_cpu, b_cpu) = (cpu_secs(a.pid()), cpu_secs(b.pid()));
+        let cpu = CpuMark::start(&[("A", &a), ("B", &b)]);
         let (a_mark, b_mark) = (a.log_mark(), b.log_mark());
         let fresh = tools.ferry_copy(&a.url(), &b.url(), &with_cache).await?;
         eprintln!(
-            "  ferry copy fresh:   {:7.2} s  peak RSS {}, CPU {:.2} s, registry CPU A {:.2} s, B {:.2} s",
+            "  ferry copy fresh:   {:7.2} s  peak RSS {}, CPU {:.2} s, {}",
             fresh.secs,
             fresh.peak_rss_kib.map_or("unknown".into(), |k| format!(
                 "{:.1} MiB",
                 k as f64 / 1024.0
             )),
             fresh.cpu_secs,
-            cpu_secs(a.pid()) - a_cpu,
-            cpu_secs(b.pid()) - b_cpu,
+            cpu.report(),
         );
         eprintln!(
             "    requests: A {}; B {}",
@@ -183,29 +182,21 @@ async fn run(args: Args) -> Result<bool> {
             "  verified every tag, manifest and blob at B ({:.1} s)",
             started.elapsed().as_secs_f64()
         );
-        let (a_cpu, b_cpu) = (cpu_secs(a.pid()), cpu_secs(b.pid()));
-        let noop = tools.ferry_copy(&a.url(), &b.url(), &with_cache).await?;
-        eprintln!(
-            "  ferry copy no-op:   {:7.2} s  (existence cache warm), CPU {:.2} s, registry CPU A {:.2} s, B {:.2} s",
-            noop.secs,
-            noop.cpu_secs,
-            cpu_secs(a.pid()) - a_cpu,
-            cpu_secs(b.pid()) - b_cpu,
-        );
-        let (a_cpu, b_cpu) = (cpu_secs(a.pid()), cpu_secs(b.pid()));
-        let cold = tools
-            .ferry_copy(&a.url(), &b.url(), &["--no-cache"])
-            .await?;
-        eprintln!(
-            "  ferry copy no-op:   {:7.2} s  (no cache), CPU {:.2} s, registry CPU A {:.2} s, B {:.2} s",
-            cold.secs,
-            cold.cpu_secs,
-            cpu_secs(a.pid()) - a_cpu,
-            cpu_secs(b.pid()) - b_cpu,
-        );
+        for (label, extra, samples) in [
+            ("existence cache warm", &with_cache[..], &mut s.ferry_noop),
+            ("no cache", &["--no-cache"][..], &mut s.ferry_noop_cold),
+        ] {
+            let cpu = CpuMark::start(&[("A", &a), ("B", &b)]);
+            let noop = tools.ferry_copy(&a.url(), &b.url(), extra).await?;
+            eprintln!(
+                "  ferry copy no-op:   {:7.2} s  ({label}), CPU {:.2} s, {}",
+                noop.secs,
+                noop.cpu_secs,
+                cpu.report()
+            );
+            samples.push(noop.secs);
+        }
         s.ferry_fresh.push(fresh.secs);
-        s.ferry_noop.push(noop.secs);
-        s.ferry_noop_cold.push(cold.secs);
         if let Some(k) = fresh.peak_rss_kib {
             s.ferry_rss_mib.push(k as f64 / 1024.0);
         }
@@ -226,14 +217,14 @@ async fn run(args: Args) -> Result<bool> {
         }
 
         let b = Registry::start(Auth::None);
-        let b_cpu = cpu_secs(b.pid());
+        let cpu = CpuMark::start(&[("B", &b)]);
         let b_mark = b.log_mark();
         let raw = measure::raw_put(&b, &blobs, args.raw_concurrency).await?;
         eprintln!(
-            "  raw PUT ({}):        {raw:7.2} s  ({:.0} MiB/s), registry CPU B {:.2} s",
+            "  raw PUT ({}):        {raw:7.2} s  ({:.0} MiB/s), {}",
             args.raw_concurrency,
             mib / raw,
-            cpu_secs(b.pid()) - b_cpu
+            cpu.report()
         );
         eprintln!(
             "    requests: B {}",

@@ -67,7 +67,15 @@ impl Redis {
             return None;
         }
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
+        self.bounded(cmd.query_async(&mut conn)).await
+    }
+
+    /// A call, bounded in time; an error or a timeout is a miss (logged).
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => {
                 self.warn(&e.to_string());
@@ -129,11 +137,7 @@ impl Redis {
             .arg(ttl.as_millis().max(1) as u64)
             .ignore();
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => self.warn(&e.to_string()),
-            Err(_) => self.warn("timed out"),
-        }
+        let _: Option<()> = self.bounded(pipe.query_async(&mut conn)).await;
     }
 
     pub(super) async fn forget(&self, group: &str, field: Option<&str>) {
