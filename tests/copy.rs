@@ -427,3 +427,53 @@ async fn basic_auth_source_to_token_auth_target_and_back() {
     assert_replicated(&token, &back, "secure/app", "secure/app", "v1").await;
     assert!(patches(&back) > 1, "--chunked sent no chunks");
 }
+
+/// What the existence cache believes expires on time: a blob it answered
+/// for is not remembered again (which would renew its TTL forever); a blob
+/// the registry was asked about is.
+#[tokio::test]
+async fn cache_hits_do_not_renew_their_own_ttl() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let (shared, first, second) = (
+        Layer::random(61, 40_000),
+        Layer::random(62, 30_000),
+        Layer::random(63, 30_000),
+    );
+    push_image(&src, "app", "v1", Format::Oci, &[shared.clone(), first])
+        .await
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let file = cache.path().join("known.json");
+    let args = ["--cache-file", file.to_str().unwrap()];
+    let run = copy(&src, &dst, &args).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let expiry = |digest: &str| -> Option<u64> {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let group = format!("{}/app", dst.url());
+        doc["groups"][&group][format!("b:{digest}")][1].as_u64()
+    };
+    let before = expiry(shared.digest()).expect("the shared layer is remembered");
+
+    // Millisecond expiries: make sure a renewal would show.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    push_image(
+        &src,
+        "app",
+        "v2",
+        Format::Oci,
+        &[shared.clone(), second.clone()],
+    )
+    .await
+    .unwrap();
+    let run = copy(&src, &dst, &args).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_replicated(&src, &dst, "app", "app", "v2").await;
+    assert_eq!(
+        expiry(shared.digest()),
+        Some(before),
+        "a cache hit renewed its TTL"
+    );
+    assert!(expiry(second.digest()).is_some_and(|e| e > before));
+}

@@ -142,11 +142,8 @@ impl Transfer {
             ));
         }
         let outcome = self.make_present(src_repo, dst_repo, &blob, opts).await;
-        if let Some(known) = self.target.known() {
-            match &outcome {
-                Ok(_) => known.remember_blob(dst_repo, &blob.digest).await,
-                Err(_) => known.forget_repository(dst_repo).await,
-            }
+        if let (Err(_), Some(known)) = (&outcome, self.target.known()) {
+            known.forget_repository(dst_repo).await;
         }
         outcome
     }
@@ -158,15 +155,21 @@ impl Transfer {
         blob: &Blob,
         opts: &CopyOptions,
     ) -> Result<BlobOutcome, TransferError> {
-        // Known from an earlier run (the existence cache): not even a HEAD.
-        if let Some(known) = self.target.known()
-            && known.blob(dst_repo, &blob.digest).await
+        let present = || Ok(BlobOutcome::present(&blob.digest));
+        // Placed by this execution already, or known from an earlier run
+        // (the existence cache): not even a HEAD.
+        let placed = self.ledger.placed(&blob.digest, dst_repo);
+        if placed.initialized() {
+            return present();
+        }
+        let known = self.target.known();
+        if let Some(k) = known
+            && k.blob(dst_repo, &blob.digest).await
         {
             self.ledger.note(&blob.digest, dst_repo);
-            return Ok(BlobOutcome::present(&blob.digest));
+            return present();
         }
         // One artifact per repository places it; the others wait for that.
-        let placed = self.ledger.placed(&blob.digest, dst_repo);
         let mut mine = None;
         placed
             .get_or_try_init(|| async {
@@ -174,7 +177,17 @@ impl Transfer {
                 Ok::<_, TransferError>(())
             })
             .await?;
-        Ok(mine.unwrap_or_else(|| BlobOutcome::present(&blob.digest)))
+        match mine {
+            // Only what the registry itself answered is remembered: a cache
+            // hit must not renew its own TTL.
+            Some(outcome) => {
+                if let Some(k) = known {
+                    k.remember_blob(dst_repo, &blob.digest).await;
+                }
+                Ok(outcome)
+            }
+            None => present(),
+        }
     }
 
     /// Makes a blob present in `dst_repo`, which the execution has not put
