@@ -48,6 +48,8 @@ impl Guest for Verify {
         };
 
         // Asked of the registry itself, never of the host's existence cache.
+        // The reference's answer already proves the root manifest is there, so
+        // the root is not asked again by digest.
         let reference = artifact.tag.as_deref().unwrap_or(&digest);
         let mut refs: Vec<(&str, &str)> = vec![(trepo, reference)];
         refs.extend(
@@ -55,6 +57,7 @@ impl Guest for Verify {
                 .manifests
                 .iter()
                 .chain(&artifact.referrers)
+                .filter(|m| m.digest != digest)
                 .map(|m| (trepo, m.digest.as_str())),
         );
         for (k, head) in target.head_many(&refs, true).into_iter().enumerate() {
