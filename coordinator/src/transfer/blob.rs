@@ -223,7 +223,10 @@ impl Transfer {
         }
     }
 
-    /// HEAD at the target, else mount from a candidate, else upload.
+    /// HEAD at the target, else mount from a candidate, else upload. Into a
+    /// repository the target did not know when this execution listed it, no
+    /// HEAD: it would almost always say 404, and at worst a blob is uploaded
+    /// that the registry already had.
     async fn head_or_copy(
         &self,
         src_repo: &str,
@@ -233,7 +236,7 @@ impl Transfer {
         candidates: &[String],
     ) -> Result<BlobOutcome, TransferError> {
         let _permit = self.permit().await?;
-        if self.exists(dst_repo, &blob.digest).await? {
+        if !self.target.unknown_repository(dst_repo) && self.exists(dst_repo, &blob.digest).await? {
             return Ok(BlobOutcome::present(&blob.digest));
         }
         self.mount_or_upload(src_repo, dst_repo, blob, opts, candidates)

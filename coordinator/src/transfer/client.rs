@@ -1,6 +1,7 @@
 //! One registry as the host reaches it: its base URL, TLS policy, credentials
 //! and auth state. Stages only ever name a role; the host owns the client.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::auth::{Auth, parse_challenge, scopes_for};
 use super::error::{Kind, TransferError};
 use super::known::{KnownManifest, KnownTarget, parse_path};
 use super::limits::RegistryLimits;
+use super::memo::ManifestMemo;
 use super::{MAX_DOCUMENT_BYTES, sha256_digest};
 
 /// Which of the policy's registries.
@@ -135,6 +137,11 @@ pub struct RegistryClient {
     limits: Option<Arc<RegistryLimits>>,
     /// What this registry is known to hold (targets only).
     known: Option<KnownTarget>,
+    /// Manifests already read from this registry (sources only).
+    memo: Option<ManifestMemo>,
+    /// Repositories whose tag list answered 404 (the registry does not know
+    /// them) since this client was made: they hold no blobs worth a HEAD.
+    unknown_repositories: std::sync::Mutex<HashSet<String>>,
 }
 
 impl RegistryClient {
@@ -155,6 +162,8 @@ impl RegistryClient {
             auth: Auth::default(),
             limits: None,
             known: None,
+            memo: (role == Role::Source).then(ManifestMemo::default),
+            unknown_repositories: Default::default(),
         })
     }
 
@@ -243,6 +252,12 @@ impl RegistryClient {
             headers.append(name, value);
         }
         let manifest = parse_path(&req.path);
+        if let (Some(memo), Some((repo, Some(reference)))) = (&self.memo, manifest)
+            && method == reqwest::Method::GET
+            && let Some(kept) = memo.take(repo, reference)
+        {
+            return Ok(kept);
+        }
         if let (Some(known), Some((repo, Some(reference)))) = (&self.known, manifest)
             && method == reqwest::Method::HEAD
             && !no_cache(&headers)
@@ -251,10 +266,33 @@ impl RegistryClient {
             return Ok(cached_head(&m));
         }
         let answer = self.send_uncached(method.clone(), url, headers, &req).await;
+        if let (Some(memo), Some((repo, Some(_))), Ok(resp)) = (&self.memo, manifest, &answer)
+            && method == reqwest::Method::GET
+        {
+            memo.keep(repo, resp);
+        }
+        if let (Some((repo, None)), Ok(resp)) = (manifest, &answer)
+            && resp.status == 404
+            && req.path.contains("/tags/list")
+        {
+            self.unknown_repositories
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(repo.to_string());
+        }
         if let (Some(known), Some((repo, reference))) = (&self.known, manifest) {
             learn(known, &method, repo, reference, &req, &answer).await;
         }
         answer
+    }
+
+    /// Whether a tag list of `repository` answered 404 since this client was
+    /// made (per execution): the registry did not know the repository then.
+    pub fn unknown_repository(&self, repository: &str) -> bool {
+        self.unknown_repositories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(repository)
     }
 
     async fn send_uncached(
@@ -475,8 +513,10 @@ async fn learn(
         Err(_) => return known.forget_repository(repo).await,
     };
     let Some(reference) = reference else {
-        // Blobs, uploads, listings: only a failure teaches something.
-        if resp.status >= 400 && resp.status != 404 {
+        // Blobs, uploads, listings: only a failure teaches something, and a
+        // repository without tags, which may have been wiped behind the cache.
+        let no_tags = resp.status == 404 && req.path.contains("/tags/list");
+        if no_tags || (resp.status >= 400 && resp.status != 404) {
             known.forget_repository(repo).await;
         }
         return;

@@ -8,6 +8,7 @@ mod error;
 pub mod known;
 mod ledger;
 pub mod limits;
+mod memo;
 
 pub use blob::{Blob, BlobAction, BlobOutcome, CopyOptions, Transfer, UploadMode};
 pub use client::{Credentials, Endpoint, RegistryClient, Request, Response, Role};
