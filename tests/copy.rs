@@ -202,10 +202,12 @@ fn exec_count(run: &Run, stage: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The fast no-op and the existence cache: a re-run asks only manifest
-/// HEADs (one per target repository once the cache knows the rest), moves
-/// no blob and PUTs nothing; a tag deleted at the target behind the cache's
-/// back is noticed and copied again.
+/// The fast no-op and the existence cache: a re-run asks only tag lists and
+/// manifest HEADs (none at the target once the cache knows them), moves no
+/// blob and PUTs nothing; a tag deleted at the target behind the cache's
+/// back is noticed and copied again. Into a fresh target, the source is
+/// asked no HEAD per tag, no referrers per artifact and no manifest twice,
+/// and the target no blob HEAD.
 #[tokio::test]
 async fn reruns_ask_only_manifest_heads_and_the_cache_spares_most_of_them() {
     let src = Registry::start(Auth::None);
@@ -226,8 +228,24 @@ async fn reruns_ask_only_manifest_heads_and_the_cache_spares_most_of_them() {
     let cache = tempfile::tempdir().unwrap();
     let cache_file = cache.path().join("known.json");
     let cache_file = cache_file.to_str().unwrap();
+    let (s0, d0) = (src.log_mark(), dst.log_mark());
     let fresh = copy(&src, &dst, &["--cache-file", cache_file]).await;
     assert_eq!(fresh.code, Some(0), "{}\n{}", fresh.stdout, fresh.stderr);
+    let (sreq, dreq) = (src.requests_since(s0), dst.requests_since(d0));
+    let count = |reqs: &[(String, String, u16)], method: &str, part: &str| {
+        reqs.iter()
+            .filter(|(m, p, _)| m == method && p.contains(part))
+            .count()
+    };
+    // One HEAD and one referrers request find that the source serves no
+    // referrers API; its listing shows no fallback tag, so none per artifact.
+    assert_eq!(count(&sreq, "HEAD", "/manifests/"), 1, "{sreq:?}");
+    assert_eq!(count(&sreq, "GET", "/referrers/"), 1, "{sreq:?}");
+    // Each manifest is read once: pull reads it by tag, push reuses it.
+    assert_eq!(count(&sreq, "GET", "/manifests/"), 6, "{sreq:?}");
+    // The target's repositories were unknown: no blob is asked about first.
+    assert_eq!(count(&dreq, "HEAD", "/blobs/"), 0, "{dreq:?}");
+    assert_eq!(count(&dreq, "PUT", "/manifests/"), 6, "{dreq:?}");
     assert!(
         std::path::Path::new(cache_file).exists(),
         "the cache was saved"
@@ -237,9 +255,8 @@ async fn reruns_ask_only_manifest_heads_and_the_cache_spares_most_of_them() {
         for (method, path, _) in reqs {
             let ok = path == "/v2/"
                 || (method == "HEAD" && path.contains("/manifests/"))
-                || (who == "source"
-                    && method == "GET"
-                    && (path.starts_with("/v2/_catalog") || path.contains("/tags/list")))
+                || (method == "GET" && path.contains("/tags/list"))
+                || (who == "source" && method == "GET" && path.starts_with("/v2/_catalog"))
                 || (who == "source" && method == "GET" && path.contains("/referrers/"));
             assert!(ok, "{who} was asked {method} {path} during a no-op");
         }
@@ -250,7 +267,8 @@ async fn reruns_ask_only_manifest_heads_and_the_cache_spares_most_of_them() {
             .count()
     };
 
-    // Without the cache: one HEAD per tag at each end, and nothing else.
+    // Without the cache: the target's tag lists, one HEAD per tag at each
+    // end, and nothing else.
     let (s0, d0) = (src.log_mark(), dst.log_mark());
     let cold = copy(&src, &dst, &["--no-cache"]).await;
     assert_eq!(cold.code, Some(0), "{}", cold.stdout);
@@ -261,19 +279,21 @@ async fn reruns_ask_only_manifest_heads_and_the_cache_spares_most_of_them() {
     only_heads(&dreq, "target");
     assert_eq!(heads(&sreq), 6, "{sreq:?}");
     assert_eq!(heads(&dreq), 6, "{dreq:?}");
+    assert_eq!(count(&dreq, "GET", "/tags/list"), 3, "{dreq:?}");
 
-    // With the cache of the first run: the target is asked one tag per
-    // repository (the spot check), the cache answers the rest.
+    // With the cache of the first run: the target lists its tags (one
+    // request per repository), the cache answers every HEAD.
     let d1 = dst.log_mark();
     let warm = copy(&src, &dst, &["--cache-file", cache_file]).await;
     assert_eq!(warm.code, Some(0), "{}", warm.stdout);
     assert_eq!(exec_count(&warm, "pull-prepare", "up-to-date"), 6);
     let dreq = dst.requests_since(d1);
     only_heads(&dreq, "target");
-    assert_eq!(heads(&dreq), 3, "{dreq:?}");
+    assert_eq!(heads(&dreq), 0, "{dreq:?}");
+    assert_eq!(count(&dreq, "GET", "/tags/list"), 3, "{dreq:?}");
 
     // Delete `one`'s tags at the target behind the cache's back: every tag
-    // of `one` is gone, the spot check sees it, and they are copied again.
+    // of `one` is gone, its tag list says so, and they are copied again.
     for tag in ["a", "b", "c"] {
         let digest = manifest_digest(&dst, "one", tag).await.unwrap().unwrap();
         let _ = delete_manifest(&dst, "one", &digest).await;

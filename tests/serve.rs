@@ -630,8 +630,8 @@ async fn the_existence_cache_in_redis_spares_a_rerun() {
         "{fields:?}"
     );
 
-    // Again: everything is in place; the target sees manifest HEADs only,
-    // one per repository.
+    // Again: everything is in place; the target lists its tags, one request
+    // per repository, and Redis answers every manifest HEAD.
     let mark = dst.log_mark();
     let again = run(&s, pid).await["id"].as_i64().unwrap();
     let done = s.wait_execution(again, Duration::from_secs(60)).await;
@@ -658,10 +658,13 @@ async fn the_existence_cache_in_redis_spares_a_rerun() {
     let requests = dst.requests_since(mark);
     for (method, path, _) in &requests {
         assert!(
-            path == "/v2/" || (method == "HEAD" && path.contains("/manifests/")),
+            path == "/v2/" || (method == "GET" && path.contains("/tags/list")),
             "the target was asked {method} {path} during a no-op"
         );
     }
-    let heads = requests.iter().filter(|(m, _, _)| m == "HEAD").count();
-    assert_eq!(heads, 2, "{requests:?}");
+    let lists = requests
+        .iter()
+        .filter(|(_, p, _)| p.contains("/tags/list"))
+        .count();
+    assert_eq!(lists, 2, "{requests:?}");
 }

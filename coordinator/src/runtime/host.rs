@@ -1,6 +1,7 @@
 //! The host side of the world's imports: log/progress/time, registry HTTP,
 //! blob transfer and notifications, all scoped by the stage's capabilities.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt as _;
@@ -8,7 +9,7 @@ use futures::StreamExt as _;
 use super::bindings::ferry::replication::{host, notify, registry, transfer, types};
 use super::capabilities::Level;
 use super::state::StageState;
-use crate::transfer::{self as data, Kind, Role, TransferError};
+use crate::transfer::{self as data, Kind, RegistryClient, Role, TransferError};
 
 impl From<TransferError> for types::Error {
     fn from(e: TransferError) -> Self {
@@ -117,21 +118,59 @@ impl registry::Host for StageState {
             Role::Source => t.source().clone(),
             Role::Target => t.target().clone(),
         };
-        futures::stream::iter(reqs)
-            .map(|r| {
-                let client = client.clone();
-                async move {
-                    client
-                        .send(request(r))
-                        .await
-                        .map(response)
-                        .map_err(Into::into)
-                }
-            })
-            .buffered(SEND_ALL_PARALLEL)
-            .collect()
-            .await
+        send_many(client, reqs).await
     }
+
+    async fn send_each(
+        &mut self,
+        reqs: Vec<(types::Role, registry::Request)>,
+    ) -> Vec<Result<registry::Response, types::Error>> {
+        let Some(t) = self.caps.transfer.clone() else {
+            return reqs.iter().map(|_| Err(no_registries())).collect();
+        };
+        let roles: Vec<Role> = reqs.iter().map(|(to, _)| role(*to)).collect();
+        let (mut to_source, mut to_target) = (Vec::new(), Vec::new());
+        for (to, req) in reqs {
+            match role(to) {
+                Role::Source => to_source.push(req),
+                Role::Target => to_target.push(req),
+            }
+        }
+        // Both registries at once, each within its own bound.
+        let (source, target) = futures::join!(
+            send_many(t.source().clone(), to_source),
+            send_many(t.target().clone(), to_target)
+        );
+        let (mut source, mut target) = (source.into_iter(), target.into_iter());
+        roles
+            .into_iter()
+            .filter_map(|r| match r {
+                Role::Source => source.next(),
+                Role::Target => target.next(),
+            })
+            .collect()
+    }
+}
+
+/// Sends requests to one registry concurrently; answers in order.
+async fn send_many(
+    client: Arc<RegistryClient>,
+    reqs: Vec<registry::Request>,
+) -> Vec<Result<registry::Response, types::Error>> {
+    futures::stream::iter(reqs)
+        .map(|r| {
+            let client = client.clone();
+            async move {
+                client
+                    .send(request(r))
+                    .await
+                    .map(response)
+                    .map_err(Into::into)
+            }
+        })
+        .buffered(SEND_ALL_PARALLEL)
+        .collect()
+        .await
 }
 
 impl transfer::Host for StageState {

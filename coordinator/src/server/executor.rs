@@ -246,6 +246,7 @@ impl From<ArtifactJson> for Artifact {
             manifests: Vec::new(),
             blobs: Vec::new(),
             referrers: Vec::new(),
+            no_referrers: false,
         }
     }
 }

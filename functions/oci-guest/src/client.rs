@@ -170,6 +170,10 @@ fn fresh_head(repository: &str, reference: &str) -> Request {
     req
 }
 
+fn ping_request() -> Request {
+    request("GET", "/v2/".into(), vec![], None)
+}
+
 impl Registry {
     pub fn source() -> Self {
         Registry { role: Role::Source }
@@ -220,23 +224,78 @@ impl Registry {
             .collect()
     }
 
+    /// Several registries' requests, all sent at once; answers per batch, in order.
+    pub fn send_each(
+        batches: Vec<(&Registry, Vec<Request>)>,
+    ) -> Vec<Vec<Result<Response, WitError>>> {
+        let flat: Vec<(Role, Request)> = batches
+            .iter()
+            .flat_map(|(r, reqs)| reqs.iter().map(|q| (r.role, q.clone())))
+            .collect();
+        if flat.is_empty() {
+            return batches.iter().map(|_| Vec::new()).collect();
+        }
+        log::debug(format!(
+            "{} requests at once to both registries",
+            flat.len()
+        ));
+        let mut answers = registry::send_each(&flat).into_iter();
+        batches
+            .iter()
+            .map(|(r, reqs)| {
+                reqs.iter()
+                    .map(|req| {
+                        let answer = answers.next().unwrap_or_else(|| {
+                            Err(crate::errors::internal(
+                                "send-each answered too few requests",
+                            ))
+                        });
+                        answer.map_err(|e| {
+                            context(
+                                e,
+                                format!("{} registry: {} {}", r.name(), req.method, req.path),
+                            )
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     fn unexpected(&self, method: &str, path: &str, resp: &Response) -> WitError {
         status_error(self.role, method, path, resp.status, &resp.body)
     }
 
     /// `GET /v2/`: the registry answers and accepts the credentials.
     pub fn ping(&self) -> Result<(), WitError> {
-        let resp = self
-            .send(request("GET", "/v2/".into(), vec![], None))
-            .map_err(|e| {
-                context(
-                    e,
-                    format!(
-                        "cannot reach the {} registry (check its URL and that it is up)",
-                        self.name()
-                    ),
-                )
-            })?;
+        let resp = self.send(ping_request());
+        self.ping_answer(resp)
+    }
+
+    /// Pings several registries at once; the first that fails is the error.
+    pub fn ping_all(registries: &[&Registry]) -> Result<(), WitError> {
+        let batches = registries
+            .iter()
+            .map(|r| (*r, vec![ping_request()]))
+            .collect();
+        for (r, answers) in registries.iter().zip(Self::send_each(batches)) {
+            for answer in answers {
+                r.ping_answer(answer)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ping_answer(&self, resp: Result<Response, WitError>) -> Result<(), WitError> {
+        let resp = resp.map_err(|e| {
+            context(
+                e,
+                format!(
+                    "cannot reach the {} registry (check its URL and that it is up)",
+                    self.name()
+                ),
+            )
+        })?;
         match resp.status {
             200 => Ok(()),
             401 => Err(crate::errors::error(
@@ -376,13 +435,14 @@ impl Registry {
         }
     }
 
-    /// `HEAD` a manifest: its digest, or `None` when absent.
-    pub fn head_manifest(
+    /// `HEAD` a manifest, answered by the registry itself, not the host's
+    /// existence cache.
+    pub fn head_manifest_fresh(
         &self,
         repository: &str,
         reference: &str,
     ) -> Result<Option<Head>, WitError> {
-        let resp = self.send(manifest_request("HEAD", repository, reference));
+        let resp = self.send(fresh_head(repository, reference));
         self.head_answer(repository, reference, resp)
     }
 
@@ -532,18 +592,48 @@ impl Registry {
         repositories: &[&str],
         page_size: u64,
     ) -> Vec<Result<Vec<String>, WitError>> {
-        let firsts: Vec<String> = repositories
+        Self::tags_everywhere(&[(self, repositories)], page_size)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Like [`Self::tags_of`], for several registries at once (the source's
+    /// and the target's listings together).
+    pub fn tags_everywhere(
+        lists: &[(&Registry, &[&str])],
+        page_size: u64,
+    ) -> Vec<Vec<Result<Vec<String>, WitError>>> {
+        let firsts: Vec<Vec<String>> = lists
             .iter()
-            .map(|r| format!("/v2/{r}/tags/list?n={page_size}"))
+            .map(|(_, repos)| {
+                repos
+                    .iter()
+                    .map(|r| format!("/v2/{r}/tags/list?n={page_size}"))
+                    .collect()
+            })
             .collect();
-        let reqs = firsts
+        let batches = lists
             .iter()
-            .map(|p| request("GET", p.clone(), vec![], None))
+            .zip(&firsts)
+            .map(|((r, _), paths)| {
+                let reqs = paths
+                    .iter()
+                    .map(|p| request("GET", p.clone(), vec![], None))
+                    .collect();
+                (*r, reqs)
+            })
             .collect();
-        self.send_all(reqs)
+        Self::send_each(batches)
             .into_iter()
+            .zip(lists)
             .zip(firsts)
-            .map(|(answer, path)| self.list_from(path, Some(answer?), "tags"))
+            .map(|((answers, (r, _)), paths)| {
+                answers
+                    .into_iter()
+                    .zip(paths)
+                    .map(|(answer, path)| r.list_from(path, Some(answer?), "tags"))
+                    .collect()
+            })
             .collect()
     }
 

@@ -11,6 +11,7 @@
 //! - [`namespace`]: Harbor's destination namespace mapping;
 //! - [`params`]: step parameters and stage outputs;
 //! - [`push`]: blobs through the host, manifests, referrers fallback tags;
+//! - [`referrers`]: which listed artifacts cannot have referrers;
 //! - [`uptodate`]: the fast no-op (which artifacts the target already has).
 
 /// The generated bindings (re-exported at the crate root).
@@ -34,6 +35,7 @@ pub mod manifest;
 pub mod namespace;
 pub mod params;
 pub mod push;
+pub mod referrers;
 pub mod uptodate;
 
 pub use ferry::replication::host;

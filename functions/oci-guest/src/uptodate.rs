@@ -1,6 +1,7 @@
 //! The fast no-op: which listed artifacts the target already has exactly as
-//! the source does, found with manifest `HEAD`s only, all at once. Such an
-//! artifact needs no pull, no blob and no `PUT`.
+//! the source does, found with the target's tag lists and manifest `HEAD`s,
+//! all at once. Such an artifact needs no pull, no blob and no `PUT`. Into a
+//! fresh target this costs one tag list per target repository and no `HEAD`.
 //!
 //! An artifact is up to date when its tag has the same digest at both ends
 //! and the source has no referrers of that digest to bring along. Anything
@@ -12,60 +13,94 @@ use std::collections::{HashMap, HashSet};
 
 use crate::client::{Registry, next_link};
 use crate::manifest::{OCI_INDEX, fallback_tag};
+use crate::referrers::ReferrersApi;
 use crate::registry::Request;
-use crate::{Artifact, log};
+use crate::{Artifact, ErrorKind, WitError, log};
+
+/// The target's tags per target repository, as listed: `None` where the
+/// listing failed (its tags are then asked by `HEAD`).
+pub struct TargetTags(HashMap<String, Option<HashSet<String>>>);
+
+impl TargetTags {
+    /// From the answers of [`Registry::tags_everywhere`] for `repositories`.
+    /// A repository the target does not know has no tags.
+    pub fn new(repositories: &[&str], listings: Vec<Result<Vec<String>, WitError>>) -> Self {
+        let map = repositories
+            .iter()
+            .zip(listings)
+            .map(|(&repo, listing)| {
+                let tags = match listing {
+                    Ok(tags) => Some(tags.into_iter().collect()),
+                    Err(e) if e.kind == ErrorKind::NotFound => Some(HashSet::new()),
+                    Err(e) => {
+                        log::debug(format!("target tags of {repo} unknown: {}", e.message));
+                        None
+                    }
+                };
+                (repo.to_string(), tags)
+            })
+            .collect();
+        TargetTags(map)
+    }
+
+    /// Whether the target may hold `repository:tag` (listed, or not known).
+    fn may_hold(&self, repository: &str, tag: &str) -> bool {
+        self.0
+            .get(repository)
+            .is_none_or(|tags| tags.as_ref().is_none_or(|t| t.contains(tag)))
+    }
+}
 
 /// For each artifact (all with a tag), whether the target is up to date.
 /// `source_tags` holds every tag the listing saw per source repository,
-/// referrers fallback tags included.
+/// referrers fallback tags included; `target_tags` what the target listed,
+/// asked of the registry itself (a listing that says a repository is gone
+/// also makes the host drop what it knew of it). A tag the target does not
+/// list needs the full path, and neither end is asked about it.
 pub fn up_to_date(
     source: &Registry,
     target: &Registry,
     artifacts: &[Artifact],
     source_tags: &HashMap<String, HashSet<String>>,
+    target_tags: &TargetTags,
+    referrers_api: &mut ReferrersApi,
 ) -> Vec<bool> {
     let mut result = vec![false; artifacts.len()];
     let tagged: Vec<(usize, &str)> = artifacts
         .iter()
         .enumerate()
-        .filter_map(|(i, a)| Some((i, a.tag.as_deref()?)))
+        .filter_map(|(i, a)| {
+            let tag = a.tag.as_deref()?;
+            target_tags
+                .may_hold(&a.target_repository, tag)
+                .then_some((i, tag))
+        })
         .collect();
     if tagged.is_empty() {
         return result;
     }
 
-    // The source's digests.
+    // The target's digests of the listed tags (the host's existence cache may
+    // answer), then the source's for those the target has.
     let refs: Vec<(&str, &str)> = tagged
         .iter()
-        .map(|(i, t)| (artifacts[*i].repository.as_str(), *t))
+        .map(|(i, t)| (artifacts[*i].target_repository.as_str(), *t))
         .collect();
-    let digests: Vec<Option<String>> = source
+    let at_target: Vec<Option<String>> = target
         .head_many(&refs, false)
         .into_iter()
         .map(|h| h.ok().flatten().map(|h| h.digest))
         .collect();
-
-    // The target's. The first tag of each target repository is asked of the
-    // registry itself: if the host's cache is wrong about it (a repository
-    // wiped since), the host drops what it knows of that repository before
-    // the rest are asked.
-    let mut checked = HashSet::new();
-    let (spot, rest): (Vec<usize>, Vec<usize>) = (0..tagged.len())
-        .partition(|&k| checked.insert(artifacts[tagged[k].0].target_repository.as_str()));
-    let mut at_target: Vec<Option<String>> = vec![None; tagged.len()];
-    for (ks, fresh) in [(spot, true), (rest, false)] {
-        let refs: Vec<(&str, &str)> = ks
-            .iter()
-            .map(|&k| {
-                (
-                    artifacts[tagged[k].0].target_repository.as_str(),
-                    tagged[k].1,
-                )
-            })
-            .collect();
-        for (k, head) in ks.iter().zip(target.head_many(&refs, fresh)) {
-            at_target[*k] = head.ok().flatten().map(|h| h.digest);
-        }
+    let present: Vec<usize> = (0..tagged.len())
+        .filter(|&k| at_target[k].is_some())
+        .collect();
+    let refs: Vec<(&str, &str)> = present
+        .iter()
+        .map(|&k| (artifacts[tagged[k].0].repository.as_str(), tagged[k].1))
+        .collect();
+    let mut digests: Vec<Option<String>> = vec![None; tagged.len()];
+    for (&k, head) in present.iter().zip(source.head_many(&refs, false)) {
+        digests[k] = head.ok().flatten().map(|h| h.digest);
     }
 
     // Same digest at both ends: now, does the source have referrers of it?
@@ -77,11 +112,13 @@ pub fn up_to_date(
     }
     let digest_of = |k: usize| digests[k].as_deref().unwrap_or_default();
     let first = same[0];
-    let api = source
-        .referrers_api(&artifacts[tagged[first].0].repository, digest_of(first))
-        .ok()
-        .flatten()
-        .is_some();
+    let api = referrers_api
+        .served(
+            source,
+            &artifacts[tagged[first].0].repository,
+            digest_of(first),
+        )
+        .unwrap_or(false);
     let without_referrers: Vec<bool> = if api {
         let reqs = same
             .iter()

@@ -12,7 +12,8 @@ use oci_guest::filter::Filters;
 use oci_guest::manifest::is_fallback_tag;
 use oci_guest::namespace::map_repository;
 use oci_guest::params::{Counts, Params, output};
-use oci_guest::uptodate::up_to_date;
+use oci_guest::referrers::{ReferrersApi, mark_without_referrers};
+use oci_guest::uptodate::{TargetTags, up_to_date};
 use oci_guest::{
     Artifact, FunctionInfo, Guest, StageInput, StageOutput, Status, WitError, log, param,
 };
@@ -52,8 +53,7 @@ impl Guest for PullPrepare {
         let source = Registry::source();
         let target = Registry::target();
 
-        source.ping()?;
-        target.ping()?;
+        Registry::ping_all(&[&source, &target])?;
         log::info(format!(
             "listing {} (page size {page_size})",
             policy.source.url
@@ -84,9 +84,23 @@ impl Guest for PullPrepare {
             .map_err(invalid)?;
             selected_repos.push((repository, target_repository));
         }
-        // Every repository's tags at once.
+        // Every repository's tags at once, and, for the up-to-date check, the
+        // target's tags of the repositories they map to, alongside.
         let names: Vec<&str> = selected_repos.iter().map(|(r, _)| r.as_str()).collect();
-        let listings = source.tags_of(&names, page_size);
+        let mut target_names: Vec<&str> = Vec::new();
+        if skip_up_to_date {
+            target_names = selected_repos.iter().map(|(_, t)| t.as_str()).collect();
+            target_names.sort_unstable();
+            target_names.dedup();
+        }
+        let mut lists =
+            Registry::tags_everywhere(&[(&source, &names), (&target, &target_names)], page_size)
+                .into_iter();
+        let (listings, target_listings) = (
+            lists.next().unwrap_or_default(),
+            lists.next().unwrap_or_default(),
+        );
+        let target_tags = TargetTags::new(&target_names, target_listings);
         for ((repository, target_repository), listing) in selected_repos.iter().zip(listings) {
             counts.add("repositories", 1);
             let tags = match listing {
@@ -126,6 +140,7 @@ impl Guest for PullPrepare {
                     manifests: vec![],
                     blobs: vec![],
                     referrers: vec![],
+                    no_referrers: false,
                 });
             }
             all_tags.insert(repository.clone(), tags.into_iter().collect());
@@ -134,8 +149,16 @@ impl Guest for PullPrepare {
             ));
         }
 
+        let mut referrers_api = ReferrersApi::default();
         if skip_up_to_date && !artifacts.is_empty() {
-            let current = up_to_date(&source, &target, &artifacts, &all_tags);
+            let current = up_to_date(
+                &source,
+                &target,
+                &artifacts,
+                &all_tags,
+                &target_tags,
+                &mut referrers_api,
+            );
             let before = artifacts.len();
             let mut flags = current.into_iter();
             artifacts.retain(|a| {
@@ -157,6 +180,7 @@ impl Guest for PullPrepare {
                 ));
             }
         }
+        mark_without_referrers(&source, &mut referrers_api, &mut artifacts, &all_tags);
         counts.add("artifacts", artifacts.len() as u64);
         messages.push(format!(
             "{} artifact(s) to replicate from {} repositories",

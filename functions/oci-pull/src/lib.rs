@@ -87,7 +87,7 @@ impl Guest for Pull {
         }
 
         let mut collected = Collected::manifests(&source, &repository, &root, &manifest)?;
-        if with_referrers {
+        if with_referrers && !artifact.no_referrers {
             collected.add_referrers(&source, &repository, &root.digest, REFERRER_DEPTH)?;
         }
         counts.add("manifests", collected.manifests.len() as u64);

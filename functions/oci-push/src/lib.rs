@@ -113,8 +113,10 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Outcome, WitErr
         if a.tag.is_some() { ":" } else { "@" }
     );
 
-    // Is the subject there already?
-    let push_subject = match target.head_manifest(trepo, reference)? {
+    // Is the subject there already? Asked of the registry itself: the
+    // listing found this artifact not up to date, so what the host's cache
+    // remembers of it may be stale (a tag deleted behind it).
+    let push_subject = match target.head_manifest_fresh(trepo, reference)? {
         Some(h) if h.digest == digest => {
             log::info(format!("{shown} is already {digest} at the target"));
             counts.add("tags-skipped", 1);
