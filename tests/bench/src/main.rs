@@ -57,6 +57,10 @@ struct Args {
     /// Exit with status 1 when a target is missed.
     #[arg(long)]
     require_targets: bool,
+    /// Only push the corpus to A, print A's URL, and keep A up this many seconds
+    /// (for profiling runs by hand); measures nothing.
+    #[arg(long, value_name = "SECONDS")]
+    hold: Option<u64>,
 }
 
 /// `$CARGO_TARGET_DIR/release/ferry`, else the workspace's `target/release/ferry`.
@@ -144,6 +148,13 @@ async fn run(args: Args) -> Result<bool> {
         a.url(),
         started.elapsed().as_secs_f64()
     );
+
+    if let Some(secs) = args.hold {
+        println!("{}", a.url());
+        eprintln!("holding A at {} for {secs} s", a.url());
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        return Ok(true);
+    }
 
     let mut s = Samples::default();
     for run in 1..=args.runs {
