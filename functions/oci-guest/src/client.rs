@@ -470,20 +470,42 @@ impl Registry {
         refs: &[(&str, &str)],
         fresh: bool,
     ) -> Vec<Result<Option<Head>, WitError>> {
-        let reqs = refs
+        Self::heads_everywhere(&[(self, refs)], fresh)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Like [`Self::head_many`], for several registries at once.
+    pub fn heads_everywhere(
+        lists: &[(&Registry, &[(&str, &str)])],
+        fresh: bool,
+    ) -> Vec<Vec<Result<Option<Head>, WitError>>> {
+        let batches = lists
             .iter()
-            .map(|(repo, r)| {
-                if fresh {
-                    fresh_head(repo, r)
-                } else {
-                    manifest_request("HEAD", repo, r)
-                }
+            .map(|(r, refs)| {
+                let reqs = refs
+                    .iter()
+                    .map(|(repo, reference)| {
+                        if fresh {
+                            fresh_head(repo, reference)
+                        } else {
+                            manifest_request("HEAD", repo, reference)
+                        }
+                    })
+                    .collect();
+                (*r, reqs)
             })
             .collect();
-        self.send_all(reqs)
+        Self::send_each(batches)
             .into_iter()
-            .zip(refs)
-            .map(|(resp, (repo, r))| self.head_answer(repo, r, resp))
+            .zip(lists)
+            .map(|(answers, (r, refs))| {
+                answers
+                    .into_iter()
+                    .zip(refs.iter())
+                    .map(|(resp, (repo, reference))| r.head_answer(repo, reference, resp))
+                    .collect()
+            })
             .collect()
     }
 

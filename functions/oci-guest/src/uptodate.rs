@@ -80,32 +80,33 @@ pub fn up_to_date(
         return result;
     }
 
-    // The target's digests of the listed tags (the host's existence cache may
-    // answer), then the source's for those the target has.
-    let refs: Vec<(&str, &str)> = tagged
+    // Both ends' digests of the listed tags, all at once (the host's
+    // existence cache may answer for the target).
+    let at_target: Vec<(&str, &str)> = tagged
         .iter()
         .map(|(i, t)| (artifacts[*i].target_repository.as_str(), *t))
         .collect();
-    let at_target: Vec<Option<String>> = target
-        .head_many(&refs, false)
-        .into_iter()
-        .map(|h| h.ok().flatten().map(|h| h.digest))
-        .collect();
-    let present: Vec<usize> = (0..tagged.len())
-        .filter(|&k| at_target[k].is_some())
-        .collect();
-    let refs: Vec<(&str, &str)> = present
+    let at_source: Vec<(&str, &str)> = tagged
         .iter()
-        .map(|&k| (artifacts[tagged[k].0].repository.as_str(), tagged[k].1))
+        .map(|(i, t)| (artifacts[*i].repository.as_str(), *t))
         .collect();
-    let mut digests: Vec<Option<String>> = vec![None; tagged.len()];
-    for (&k, head) in present.iter().zip(source.head_many(&refs, false)) {
-        digests[k] = head.ok().flatten().map(|h| h.digest);
-    }
+    let mut heads =
+        Registry::heads_everywhere(&[(source, &at_source), (target, &at_target)], false)
+            .into_iter()
+            .map(|answers| {
+                answers
+                    .into_iter()
+                    .map(|h| h.ok().flatten().map(|h| h.digest))
+                    .collect::<Vec<_>>()
+            });
+    let digests = heads.next().unwrap_or_default();
+    let at_target = heads.next().unwrap_or_default();
 
     // Same digest at both ends: now, does the source have referrers of it?
     let same: Vec<usize> = (0..tagged.len())
-        .filter(|&k| digests[k].is_some() && digests[k] == at_target[k])
+        .filter(|&k| {
+            digests.get(k).is_some_and(Option::is_some) && digests.get(k) == at_target.get(k)
+        })
         .collect();
     if same.is_empty() {
         return result;
