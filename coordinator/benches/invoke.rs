@@ -16,7 +16,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ferry::runtime::{Capabilities, Runtime, RuntimeConfig, StageInput, WitEndpoint, WitPolicy};
 
-const DEFAULT_FUNCTIONS: &str = "oci-push-prepare@0.1.0,verify@0.1.0";
+const DEFAULT_FUNCTIONS: &str = "oci-push-prepare@0.2.0,verify@0.2.0";
 
 fn functions_dir() -> PathBuf {
     std::env::var_os("FERRY_FUNCTIONS_DIR")
