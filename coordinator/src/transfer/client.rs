@@ -271,6 +271,9 @@ impl RegistryClient {
         {
             memo.keep(repo, resp);
         }
+        // A tag list answering 404: the registry does not know the
+        // repository. No blob there is worth a HEAD, and what the cache knew
+        // of it is stale (a repository wiped behind it).
         if let (Some((repo, None)), Ok(resp)) = (manifest, &answer)
             && resp.status == 404
             && req.path.contains("/tags/list")
@@ -279,6 +282,9 @@ impl RegistryClient {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(repo.to_string());
+            if let Some(known) = &self.known {
+                known.forget_repository(repo).await;
+            }
         }
         if let (Some(known), Some((repo, reference))) = (&self.known, manifest) {
             learn(known, &method, repo, reference, &req, &answer).await;
@@ -513,10 +519,9 @@ async fn learn(
         Err(_) => return known.forget_repository(repo).await,
     };
     let Some(reference) = reference else {
-        // Blobs, uploads, listings: only a failure teaches something, and a
-        // repository without tags, which may have been wiped behind the cache.
-        let no_tags = resp.status == 404 && req.path.contains("/tags/list");
-        if no_tags || (resp.status >= 400 && resp.status != 404) {
+        // Blobs, uploads, listings: only a failure teaches something (a tag
+        // list's 404 is handled in `send`).
+        if resp.status >= 400 && resp.status != 404 {
             known.forget_repository(repo).await;
         }
         return;
