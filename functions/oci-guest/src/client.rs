@@ -201,27 +201,9 @@ impl Registry {
 
     /// Sends many requests concurrently; answers in order.
     pub fn send_all(&self, reqs: Vec<Request>) -> Vec<Result<Response, WitError>> {
-        if reqs.is_empty() {
-            return Vec::new();
-        }
-        log::debug(format!(
-            "{} registry: {} requests at once",
-            self.name(),
-            reqs.len()
-        ));
-        let answers = registry::send_all(self.role, &reqs);
-        answers
-            .into_iter()
-            .zip(&reqs)
-            .map(|(a, req)| {
-                a.map_err(|e| {
-                    context(
-                        e,
-                        format!("{} registry: {} {}", self.name(), req.method, req.path),
-                    )
-                })
-            })
-            .collect()
+        Self::send_each(vec![(self, reqs)])
+            .pop()
+            .unwrap_or_default()
     }
 
     /// Several registries' requests, all sent at once; answers per batch, in order.
@@ -235,10 +217,12 @@ impl Registry {
         if flat.is_empty() {
             return batches.iter().map(|_| Vec::new()).collect();
         }
-        log::debug(format!(
-            "{} requests at once to both registries",
-            flat.len()
-        ));
+        let shown: Vec<String> = batches
+            .iter()
+            .filter(|(_, reqs)| !reqs.is_empty())
+            .map(|(r, reqs)| format!("{} registry: {}", r.name(), reqs.len()))
+            .collect();
+        log::debug(format!("requests at once: {}", shown.join(", ")));
         let mut answers = registry::send_each(&flat).into_iter();
         batches
             .iter()
