@@ -151,3 +151,24 @@ async fn a_short_address_space_falls_back_to_on_demand_allocation() {
     assert!(err.contains("pooling allocator unavailable"), "{err}");
     assert_replicated(&src, &dst, "small/app", "small/app", "v1").await;
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `ferry functions | head -1`, with the reader gone before ferry writes.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(FERRY)
+        .arg("functions")
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        !err.contains("no functions found"),
+        "build them first: {err}"
+    );
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}

@@ -241,11 +241,11 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
         }
     };
     match args.output {
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serializes")
         ),
-        Output::Text => print!("{}", summary::render(&report, &template, &policy)),
+        Output::Text => out!("{}", summary::render(&report, &template, &policy)),
     }
     match report.status {
         ExecutionStatus::Succeeded => ExitCode::SUCCESS,

@@ -1,5 +1,7 @@
 //! The `ferry` command line.
 
+#[macro_use]
+mod out;
 pub mod client;
 mod copy;
 mod progress;
@@ -102,7 +104,7 @@ async fn check_templates(files: Vec<PathBuf>, dirs: Vec<PathBuf>) -> ExitCode {
     let mut ok = true;
     for file in files {
         match crate::engine::Template::resolve(&file.to_string_lossy(), &catalog).await {
-            Ok(t) => println!(
+            Ok(t) => outln!(
                 "{}: ok ({}, {} stages)",
                 file.display(),
                 t.name,
@@ -140,8 +142,8 @@ async fn list_functions(dirs: Vec<PathBuf>) -> ExitCode {
     for reference in installed {
         match catalog.get(&reference).await {
             Ok(f) => {
-                println!("{reference}  {}  {} bytes", f.digest, f.size);
-                println!("    {}", f.info.description);
+                outln!("{reference}  {}  {} bytes", f.digest, f.size);
+                outln!("    {}", f.info.description);
                 for p in &f.info.params {
                     let default = p
                         .default
@@ -149,10 +151,10 @@ async fn list_functions(dirs: Vec<PathBuf>) -> ExitCode {
                         .map(|d| format!(" (default {d})"))
                         .unwrap_or_default();
                     let req = if p.required { " (required)" } else { "" };
-                    println!("    --{}{req}{default}: {}", p.name, p.description);
+                    outln!("    --{}{req}{default}: {}", p.name, p.description);
                 }
             }
-            Err(e) => println!("{reference}  error: {e}"),
+            Err(e) => outln!("{reference}  error: {e}"),
         }
     }
     ExitCode::SUCCESS

@@ -254,7 +254,7 @@ pub async fn run(ctx: Ctx, command: ExecutionCommand) -> Outcome {
                 return Ok(ExitCode::SUCCESS);
             }
             if list.is_empty() {
-                println!("no executions of policy {policy} on page {page}");
+                outln!("no executions of policy {policy} on page {page}");
                 return Ok(ExitCode::SUCCESS);
             }
             let mut rows = Vec::new();
@@ -273,7 +273,7 @@ pub async fn run(ctx: Ctx, command: ExecutionCommand) -> Outcome {
                     shorten(&e.status_text, 80),
                 ]);
             }
-            print!(
+            out!(
                 "{}",
                 table(
                     &[
@@ -306,7 +306,7 @@ pub async fn run(ctx: Ctx, command: ExecutionCommand) -> Outcome {
                 .and_then(|p| p.get("name")?.as_str())
                 .map(|n| format!("{n} (id {})", e.policy_id))
                 .unwrap_or_else(|| format!("id {}", e.policy_id));
-            print!("{}", render_show(&e, &policy_name, &decode_tasks(&tasks)?));
+            out!("{}", render_show(&e, &policy_name, &decode_tasks(&tasks)?));
             Ok(ExitCode::SUCCESS)
         }
         ExecutionCommand::Stop { id } => {
@@ -318,8 +318,8 @@ pub async fn run(ctx: Ctx, command: ExecutionCommand) -> Outcome {
                 print_json(&v);
             } else {
                 match serde_json::from_value::<Execution>(v) {
-                    Ok(e) => println!("stop requested; {}", e.headline()),
-                    Err(_) => println!("execution {id}: stop requested"),
+                    Ok(e) => outln!("stop requested; {}", e.headline()),
+                    Err(_) => outln!("execution {id}: stop requested"),
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -335,7 +335,7 @@ pub async fn run(ctx: Ctx, command: ExecutionCommand) -> Outcome {
                     print_json(&v);
                 }
             } else {
-                println!("retry of execution {id}: {}", e.headline());
+                outln!("retry of execution {id}: {}", e.headline());
             }
             if !wait {
                 return Ok(started_code(&e));
@@ -413,7 +413,7 @@ pub async fn wait_and_finish(ctx: &Ctx, id: i64, timeout: Duration) -> Outcome {
     if ctx.json() {
         print_json(&json!({ "execution": final_value, "tasks": tasks }));
     } else {
-        print!("{}", render_summary(&e, &decode_tasks(&tasks)?));
+        out!("{}", render_summary(&e, &decode_tasks(&tasks)?));
     }
     Ok(if e.status == "succeeded" {
         ExitCode::SUCCESS

@@ -63,18 +63,18 @@ pub async fn run(ctx: Ctx, command: FunctionCommand) -> Outcome {
                 return Ok(ExitCode::SUCCESS);
             }
             let f: Function = decode("function", &pushed)?;
-            println!("function {}@{} pushed", f.name, f.version);
-            println!("digest:  {}", f.digest);
-            println!(
+            outln!("function {}@{} pushed", f.name, f.version);
+            outln!("digest:  {}", f.digest);
+            outln!(
                 "size:    {} ({} bytes)",
                 indicatif::HumanBytes(f.size.max(0) as u64),
                 f.size
             );
             if !f.description.is_empty() {
-                println!("about:   {}", f.description);
+                outln!("about:   {}", f.description);
             }
-            print!("imports:{}", list_or_none(&f.imports));
-            print!("exports:{}", list_or_none(&f.exports));
+            out!("imports:{}", list_or_none(&f.imports));
+            out!("exports:{}", list_or_none(&f.exports));
             Ok(ExitCode::SUCCESS)
         }
         FunctionCommand::List => {
@@ -95,7 +95,7 @@ pub async fn run(ctx: Ctx, command: FunctionCommand) -> Outcome {
                     f.description,
                 ]);
             }
-            print!(
+            out!(
                 "{}",
                 table(
                     &["NAME", "VERSION", "DIGEST", "SIZE", "SOURCE", "DESCRIPTION"],

@@ -235,7 +235,7 @@ pub fn read_input(file: &Path) -> Result<Vec<u8>, Failure> {
 }
 
 pub fn print_json(v: &Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).expect("JSON values serialize")
     );

@@ -54,7 +54,7 @@ pub async fn run(ctx: Ctx, command: PolicyCommand) -> Outcome {
                     print_json(&started);
                 }
             } else {
-                println!("{}", exec.headline());
+                outln!("{}", exec.headline());
             }
             if !wait {
                 return Ok(execution::started_code(&exec));
@@ -96,8 +96,8 @@ async fn apply(ctx: &Ctx, file: PathBuf) -> Outcome {
     }
     let id = answer.get("id").and_then(Value::as_i64).or(id);
     match id {
-        Some(id) => println!("policy {name} {verb} (id {id})"),
-        None => println!("policy {name} {verb}"),
+        Some(id) => outln!("policy {name} {verb} (id {id})"),
+        None => outln!("policy {name} {verb}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -154,7 +154,7 @@ async fn list(ctx: &Ctx) -> Outcome {
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[

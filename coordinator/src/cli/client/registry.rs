@@ -129,7 +129,7 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
                 print_json(&created);
             } else {
                 let r: Registry = decode("registry", &created)?;
-                println!("registry {} added (id {}): {}", r.name, r.id, r.url);
+                outln!("registry {} added (id {}): {}", r.name, r.id, r.url);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -151,7 +151,7 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
                     r.credential_type.unwrap_or_else(|| "-".into()),
                 ]);
             }
-            print!(
+            out!(
                 "{}",
                 table(
                     &["ID", "NAME", "URL", "TYPE", "INSECURE", "CREDENTIAL"],
@@ -171,9 +171,9 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
             if ctx.json() {
                 print_json(&answer);
             } else if ping.message.is_empty() {
-                println!("registry {name}: {}", ping.status);
+                outln!("registry {name}: {}", ping.status);
             } else {
-                println!("registry {name}: {}: {}", ping.status, ping.message);
+                outln!("registry {name}: {}: {}", ping.status, ping.message);
             }
             Ok(if healthy {
                 ExitCode::SUCCESS

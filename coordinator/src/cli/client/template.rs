@@ -40,7 +40,7 @@ pub async fn apply(ctx: Ctx, args: TemplateApplyArgs) -> Outcome {
         print_json(&row);
     } else {
         let t: TemplateRow = decode("template", &row)?;
-        println!("template {} version {}", t.name, t.version);
+        outln!("template {} version {}", t.name, t.version);
     }
     Ok(ExitCode::SUCCESS)
 }
