@@ -77,6 +77,10 @@ struct Samples {
     ferry_noop: Vec<f64>,
     ferry_noop_cold: Vec<f64>,
     ferry_rss_mib: Vec<f64>,
+    /// CPU seconds of ferry, A and B during the fresh copy.
+    ferry_cpu: Vec<f64>,
+    /// CPU seconds of B and this benchmark's own client during the raw PUT.
+    raw_cpu: Vec<f64>,
     skopeo_fresh: Vec<f64>,
     skopeo_noop: Vec<f64>,
     raw: Vec<f64>,
@@ -156,6 +160,11 @@ async fn run(args: Args) -> Result<bool> {
         return Ok(true);
     }
 
+    // The first use of a function compiles it (seconds, and memory); that
+    // is not replication, so it happens here, once, outside the timings.
+    let warm = tools.ferry_functions().await?;
+    eprintln!("ferry's stage functions loaded (compiled on first use, then cached) in {warm:.1} s");
+
     let mut s = Samples::default();
     for run in 1..=args.runs {
         eprintln!("run {run}/{}", args.runs);
@@ -167,19 +176,24 @@ async fn run(args: Args) -> Result<bool> {
         let cache = cache_dir.path().join("known.json");
         let cache = cache.to_str().context("cache path")?;
         let with_cache = ["--cache-file", cache];
-        let cpu = CpuMark::start(&[("A", &a), ("B", &b)]);
+        let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid())]);
         let (a_mark, b_mark) = (a.log_mark(), b.log_mark());
         let fresh = tools.ferry_copy(&a.url(), &b.url(), &with_cache).await?;
+        let registries = cpu.used();
         eprintln!(
-            "  ferry copy fresh:   {:7.2} s  peak RSS {}, CPU {:.2} s, {}",
+            "  ferry copy fresh:   {:7.2} s  peak RSS {}, CPU {}, registry CPU {}",
             fresh.secs,
             fresh.peak_rss_kib.map_or("unknown".into(), |k| format!(
                 "{:.1} MiB",
                 k as f64 / 1024.0
             )),
-            fresh.cpu_secs,
-            cpu.report(),
+            secs_or_unknown(fresh.cpu_secs),
+            measure::cpu_report(&registries),
         );
+        if let Some(own) = fresh.cpu_secs {
+            s.ferry_cpu
+                .push(own + registries.iter().map(|(_, t)| t).sum::<f64>());
+        }
         eprintln!(
             "    requests: A {}; B {}",
             measure::request_mix(&a.requests_since(a_mark)),
@@ -197,13 +211,13 @@ async fn run(args: Args) -> Result<bool> {
             ("existence cache warm", &with_cache[..], &mut s.ferry_noop),
             ("no cache", &["--no-cache"][..], &mut s.ferry_noop_cold),
         ] {
-            let cpu = CpuMark::start(&[("A", &a), ("B", &b)]);
+            let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid())]);
             let noop = tools.ferry_copy(&a.url(), &b.url(), extra).await?;
             eprintln!(
-                "  ferry copy no-op:   {:7.2} s  ({label}), CPU {:.2} s, {}",
+                "  ferry copy no-op:   {:7.2} s  ({label}), CPU {}, registry CPU {}",
                 noop.secs,
-                noop.cpu_secs,
-                cpu.report()
+                secs_or_unknown(noop.cpu_secs),
+                measure::cpu_report(&cpu.used())
             );
             samples.push(noop.secs);
         }
@@ -228,15 +242,18 @@ async fn run(args: Args) -> Result<bool> {
         }
 
         let b = Registry::start(Auth::None);
-        let cpu = CpuMark::start(&[("B", &b)]);
+        // The client is this process: nothing else runs in it meanwhile.
+        let cpu = CpuMark::start(&[("B", b.pid()), ("client", Some(std::process::id()))]);
         let b_mark = b.log_mark();
         let raw = measure::raw_put(&b, &blobs, args.raw_concurrency).await?;
+        let used = cpu.used();
         eprintln!(
-            "  raw PUT ({}):        {raw:7.2} s  ({:.0} MiB/s), {}",
+            "  raw PUT ({}):        {raw:7.2} s  ({:.0} MiB/s), CPU {}",
             args.raw_concurrency,
             mib / raw,
-            cpu.report()
+            measure::cpu_report(&used)
         );
+        s.raw_cpu.push(used.iter().map(|(_, t)| t).sum());
         eprintln!(
             "    requests: B {}",
             measure::request_mix(&b.requests_since(b_mark))
@@ -245,6 +262,10 @@ async fn run(args: Args) -> Result<bool> {
     }
 
     Ok(print_table(&args, &s, mib))
+}
+
+fn secs_or_unknown(secs: Option<f64>) -> String {
+    secs.map_or("unknown (no GNU time)".into(), |t| format!("{t:.2} s"))
 }
 
 /// Prints the table; returns whether every target shown was met.
@@ -264,7 +285,7 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
     println!("{:<34} {:>10}  runs", "measurement", "median");
     let row = |name: &str, v: &[f64], unit: &str| {
         if let Some(m) = median(v) {
-            let rate = if unit == "s" && !name.contains("no-op") {
+            let rate = if unit == "s" && !name.contains("no-op") && !name.starts_with("CPU") {
                 format!("  ({:.0} MiB/s)", mib / m)
             } else {
                 String::new()
@@ -280,6 +301,8 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
     row("ferry copy, no-op (no cache)", &s.ferry_noop_cold, "s");
     row("skopeo sync, no-op", &s.skopeo_noop, "s");
     row("ferry peak RSS, fresh copy", &s.ferry_rss_mib, "MiB");
+    row("CPU, ferry fresh (ferry+A+B)", &s.ferry_cpu, "s");
+    row("CPU, raw PUT (client+B)", &s.raw_cpu, "s");
 
     let ratio = |x: &[f64], y: &[f64]| Some(median(x)? / median(y)?);
     let checks = [
@@ -330,6 +353,15 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
                 format!("<= {target}{unit}")
             ),
         }
+    }
+    if let Some(work) = ratio(&s.ferry_cpu, &s.raw_cpu) {
+        // Every process here shares the machine's cores, so when they are
+        // all busy the time ratio cannot go far under the work ratio.
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        println!();
+        println!(
+            "work: the fresh copy costs {work:.2}x the raw PUT's CPU seconds (all processes, {cores} cores shared)"
+        );
     }
     println!();
     println!(

@@ -38,7 +38,7 @@ pub struct FerryRun {
     pub secs: f64,
     pub peak_rss_kib: Option<u64>,
     /// User + system CPU seconds (with GNU time only).
-    pub cpu_secs: f64,
+    pub cpu_secs: Option<f64>,
 }
 
 /// The programs under measurement.
@@ -92,12 +92,12 @@ impl Tools {
             let num = |i: usize| last.get(i).and_then(|v| v.parse::<f64>().ok());
             (
                 num(0).map(|k| k as u64),
-                num(1).unwrap_or(0.0) + num(2).unwrap_or(0.0),
+                num(1).zip(num(2)).map(|(user, sys)| user + sys),
             )
         } else {
             match polled {
-                Some(task) => (task.await.ok().flatten(), 0.0),
-                None => (None, 0.0),
+                Some(task) => (task.await.ok().flatten(), None),
+                None => (None, None),
             }
         };
         if !out.status.success() {
@@ -113,6 +113,23 @@ impl Tools {
             peak_rss_kib,
             cpu_secs,
         })
+    }
+
+    /// `ferry functions`: loads every stage function, which compiles it on a
+    /// machine's first use and caches the code; returns the seconds it took.
+    pub async fn ferry_functions(&self) -> Result<f64> {
+        let started = Instant::now();
+        let mut cmd = tokio::process::Command::new(&self.ferry);
+        cmd.arg("functions");
+        let out = wait(spawn(&mut cmd)?, self.timeout, "ferry functions").await?;
+        if !out.status.success() {
+            bail!(
+                "ferry functions failed ({}):\n{}",
+                out.status,
+                tail(&out.stderr, 30)
+            );
+        }
+        Ok(started.elapsed().as_secs_f64())
     }
 
     /// `skopeo sync` of every repository, one call each, into the same path at `dst`;
@@ -296,30 +313,38 @@ pub async fn verify(src: &Registry, dst: &Registry, plan: &Plan, deep: bool) -> 
     Ok(())
 }
 
-/// The CPU the registries use from a moment on.
-pub struct CpuMark<'a> {
-    at: Vec<(&'static str, &'a Registry, f64)>,
+/// The CPU that processes (registries, this benchmark's own client) use from
+/// a moment on.
+pub struct CpuMark {
+    at: Vec<(&'static str, Option<u32>, f64)>,
 }
 
-impl<'a> CpuMark<'a> {
-    pub fn start(registries: &[(&'static str, &'a Registry)]) -> Self {
+impl CpuMark {
+    pub fn start(processes: &[(&'static str, Option<u32>)]) -> Self {
         Self {
-            at: registries
+            at: processes
                 .iter()
-                .map(|(name, r)| (*name, *r, cpu_secs(r.pid())))
+                .map(|(name, pid)| (*name, *pid, cpu_secs(*pid)))
                 .collect(),
         }
     }
 
-    /// `registry CPU A 2.11 s, B 6.45 s`: what each used since the start.
-    pub fn report(&self) -> String {
-        let used: Vec<String> = self
-            .at
+    /// What each process used since the start, by name.
+    pub fn used(&self) -> Vec<(&'static str, f64)> {
+        self.at
             .iter()
-            .map(|(name, r, then)| format!("{name} {:.2} s", cpu_secs(r.pid()) - then))
-            .collect();
-        format!("registry CPU {}", used.join(", "))
+            .map(|(name, pid, then)| (*name, cpu_secs(*pid) - then))
+            .collect()
     }
+}
+
+/// `A 2.11 s, B 6.45 s`.
+pub fn cpu_report(used: &[(&'static str, f64)]) -> String {
+    let parts: Vec<String> = used
+        .iter()
+        .map(|(name, secs)| format!("{name} {secs:.2} s"))
+        .collect();
+    parts.join(", ")
 }
 
 /// CPU seconds (user + system) a process has used so far, from `/proc`.
