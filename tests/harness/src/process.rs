@@ -1,7 +1,9 @@
 //! A server process a test started (a registry, Redis), its output in a log
-//! file. Dropping it kills and reaps the process.
+//! file. Dropping it kills and reaps the process; if the test process dies
+//! first (killed, or a timeout), the kernel kills it too.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
@@ -16,6 +18,20 @@ impl Process {
     /// Spawns `cmd` with its stdout and stderr appended to `log_path`.
     pub fn spawn(cmd: &mut Command, log_path: PathBuf, what: &str) -> Result<Self> {
         let log = File::create(&log_path)?;
+        // SIGKILL when the thread that spawned it ends: a test killed before
+        // its drops ran (a timeout, ^C) leaves no server behind. Servers are
+        // started by the thread that owns them (a test's own thread, or the
+        // benchmark's main thread), which outlives them.
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
