@@ -176,6 +176,7 @@ async fn run(args: Args) -> Result<bool> {
         let cache = cache_dir.path().join("known.json");
         let cache = cache.to_str().context("cache path")?;
         let with_cache = ["--cache-file", cache];
+        measure::settle()?;
         let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid())]);
         let (a_mark, b_mark) = (a.log_mark(), b.log_mark());
         let fresh = tools.ferry_copy(&a.url(), &b.url(), &with_cache).await?;
@@ -211,6 +212,7 @@ async fn run(args: Args) -> Result<bool> {
             ("existence cache warm", &with_cache[..], &mut s.ferry_noop),
             ("no cache", &["--no-cache"][..], &mut s.ferry_noop_cold),
         ] {
+            measure::settle()?;
             let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid())]);
             let noop = tools.ferry_copy(&a.url(), &b.url(), extra).await?;
             eprintln!(
@@ -230,11 +232,13 @@ async fn run(args: Args) -> Result<bool> {
         if !args.no_skopeo {
             let b = Registry::start(Auth::None);
             let repos = corpus.plan.repos();
+            measure::settle()?;
             let fresh = tools.skopeo_sync(&a, &b, &repos).await?;
             eprintln!("  skopeo sync fresh:  {fresh:7.2} s");
             measure::verify(&a, &b, &corpus.plan, false)
                 .await
                 .context("skopeo's copy does not match A (destination names?)")?;
+            measure::settle()?;
             let noop = tools.skopeo_sync(&a, &b, &repos).await?;
             eprintln!("  skopeo sync no-op:  {noop:7.2} s");
             s.skopeo_fresh.push(fresh);
@@ -242,6 +246,7 @@ async fn run(args: Args) -> Result<bool> {
         }
 
         let b = Registry::start(Auth::None);
+        measure::settle()?;
         // The client is this process: nothing else runs in it meanwhile.
         let cpu = CpuMark::start(&[("B", b.pid()), ("client", Some(std::process::id()))]);
         let b_mark = b.log_mark();
@@ -304,7 +309,13 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
     row("CPU, ferry fresh (ferry+A+B)", &s.ferry_cpu, "s");
     row("CPU, raw PUT (client+B)", &s.raw_cpu, "s");
 
-    let ratio = |x: &[f64], y: &[f64]| Some(median(x)? / median(y)?);
+    // Each run's ratio, then their median: the two sides of a ratio ran
+    // seconds apart, while runs can be minutes apart on a machine whose
+    // speed drifts.
+    let ratio = |x: &[f64], y: &[f64]| {
+        let per_run: Vec<f64> = x.iter().zip(y).map(|(a, b)| a / b).collect();
+        median(&per_run)
+    };
     let checks = [
         (
             "ferry / skopeo, fresh",
@@ -333,7 +344,10 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
         ("ferry peak RSS", median(&s.ferry_rss_mib), 150.0, " MiB"),
     ];
     println!();
-    println!("{:<34} {:>10}  {:>12}  result", "ratio", "value", "target");
+    println!(
+        "{:<34} {:>10}  {:>12}  result",
+        "ratio (median of the runs' ratios)", "value", "target"
+    );
     let mut all_met = true;
     for (name, value, target, unit) in checks {
         match value {
@@ -342,7 +356,11 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
                 all_met &= met;
                 println!(
                     "{name:<34} {:>10}  {:>12}  {}",
-                    format!("{v:.2}{unit}"),
+                    if unit.is_empty() {
+                        format!("{v:.3}")
+                    } else {
+                        format!("{v:.1}{unit}")
+                    },
                     format!("<= {target}{unit}"),
                     if met { "met" } else { "MISSED" }
                 );

@@ -233,6 +233,17 @@ async fn poll_vm_hwm(pid: Option<u32>) -> Option<u64> {
     last
 }
 
+/// Writes dirty pages out (`sync`), so that a measurement does not pay for
+/// the disk writes of the one before it: each fresh copy leaves about 1 GiB
+/// for the kernel to write back, and registries fsync as they go.
+pub fn settle() -> Result<()> {
+    let status = std::process::Command::new("sync")
+        .status()
+        .context("running sync")?;
+    ensure!(status.success(), "sync failed: {status}");
+    Ok(())
+}
+
 /// The raw limit: POST + monolithic PUT of every blob into `dst`, `concurrency` at a
 /// time, bodies from memory, no HEAD, no mount, no other logic. Returns seconds.
 pub async fn raw_put(dst: &Registry, blobs: &[(String, Bytes)], concurrency: usize) -> Result<f64> {
