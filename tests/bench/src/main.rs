@@ -192,8 +192,7 @@ async fn run(args: Args) -> Result<bool> {
             measure::cpu_report(&registries),
         );
         if let Some(own) = fresh.cpu_secs {
-            s.ferry_cpu
-                .push(own + registries.iter().map(|(_, t)| t).sum::<f64>());
+            s.ferry_cpu.push(own + measure::cpu_total(&registries));
         }
         eprintln!(
             "    requests: A {}; B {}",
@@ -258,7 +257,7 @@ async fn run(args: Args) -> Result<bool> {
             mib / raw,
             measure::cpu_report(&used)
         );
-        s.raw_cpu.push(used.iter().map(|(_, t)| t).sum());
+        s.raw_cpu.push(measure::cpu_total(&used));
         eprintln!(
             "    requests: B {}",
             measure::request_mix(&b.requests_since(b_mark))

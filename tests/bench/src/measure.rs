@@ -121,14 +121,7 @@ impl Tools {
         let started = Instant::now();
         let mut cmd = tokio::process::Command::new(&self.ferry);
         cmd.arg("functions");
-        let out = wait(spawn(&mut cmd)?, self.timeout, "ferry functions").await?;
-        if !out.status.success() {
-            bail!(
-                "ferry functions failed ({}):\n{}",
-                out.status,
-                tail(&out.stderr, 30)
-            );
-        }
+        self.succeed(&mut cmd, "ferry functions").await?;
         Ok(started.elapsed().as_secs_f64())
     }
 
@@ -161,16 +154,20 @@ impl Tools {
                 "--dest-tls-verify=false",
             ]);
             cmd.arg(format!("{}/{repo}", src.host())).arg(dest);
-            let out = wait(spawn(&mut cmd)?, self.timeout, "skopeo sync").await?;
-            if !out.status.success() {
-                bail!(
-                    "skopeo sync of {repo} failed ({}):\n{}",
-                    out.status,
-                    tail(&out.stderr, 30)
-                );
-            }
+            self.succeed(&mut cmd, &format!("skopeo sync of {repo}"))
+                .await?;
         }
         Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// Runs `cmd` to its end within the timeout; fails with the tail of its
+    /// stderr unless it succeeded.
+    async fn succeed(&self, cmd: &mut tokio::process::Command, what: &str) -> Result<()> {
+        let out = wait(spawn(cmd)?, self.timeout, what).await?;
+        if !out.status.success() {
+            bail!("{what} failed ({}):\n{}", out.status, tail(&out.stderr, 30));
+        }
+        Ok(())
     }
 }
 
@@ -347,6 +344,11 @@ impl CpuMark {
             .map(|(name, pid, then)| (*name, cpu_secs(*pid) - then))
             .collect()
     }
+}
+
+/// The CPU seconds of all of them.
+pub fn cpu_total(used: &[(&'static str, f64)]) -> f64 {
+    used.iter().map(|(_, secs)| secs).sum()
 }
 
 /// `A 2.11 s, B 6.45 s`.
