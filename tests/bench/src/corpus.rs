@@ -122,6 +122,13 @@ impl Plan {
     }
 }
 
+/// A distinct blob with the first repository that references it.
+pub struct UniqueBlob {
+    pub repo: String,
+    pub digest: String,
+    pub body: Bytes,
+}
+
 /// A plan with its layers built.
 pub struct Corpus {
     pub plan: Plan,
@@ -155,8 +162,8 @@ impl Corpus {
     }
 
     /// Every distinct blob (layers and image configs) with the first repository that
-    /// references it: what the raw-limit measurement uploads.
-    pub fn unique_blobs(&self) -> Vec<(String, Bytes)> {
+    /// references it: what the raw-limit measurements move.
+    pub fn unique_blobs(&self) -> Vec<UniqueBlob> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for image in &self.plan.images {
@@ -170,9 +177,14 @@ impl Corpus {
                 .iter()
                 .map(|(os, arch)| Bytes::from(image_config(os, arch, &layers)));
             let blobs = layers.iter().map(|l| l.bytes().clone()).chain(configs);
-            for blob in blobs {
-                if seen.insert(ferry_harness::sha256_digest(&blob)) {
-                    out.push((image.repo.clone(), blob));
+            for body in blobs {
+                let digest = ferry_harness::sha256_digest(&body);
+                if seen.insert(digest.clone()) {
+                    out.push(UniqueBlob {
+                        repo: image.repo.clone(),
+                        digest,
+                        body,
+                    });
                 }
             }
         }

@@ -3,12 +3,14 @@
 //! On this machine, on 127.0.0.1 only: builds a deterministic corpus (see [`corpus`]),
 //! pushes it to a registry A, then measures, each into a fresh registry B and `--runs`
 //! times: `ferry copy` (fresh and no-op re-run, with ferry's peak RSS), `skopeo sync`
-//! one call per repository (fresh and no-op), and the raw limit (a parallel PUT of
-//! every unique blob). Prints the medians and the ratios against its targets.
+//! one call per repository (fresh and no-op), and the floors with no replication logic
+//! (see [`raw`]). Prints the medians, the ratios against its targets, and how
+//! far ferry is from the floors.
 //! Run it with `tests/scripts/bench` (it builds what it needs first).
 
 mod corpus;
 mod measure;
+mod raw;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -84,6 +86,11 @@ struct Samples {
     skopeo_fresh: Vec<f64>,
     skopeo_noop: Vec<f64>,
     raw: Vec<f64>,
+    /// The raw pipe A -> B, and the CPU seconds of A, B and this process meanwhile.
+    pipe: Vec<f64>,
+    pipe_cpu: Vec<f64>,
+    /// The requests of ferry's warm no-op, sent bare from this process.
+    noop_floor: Vec<f64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -128,7 +135,7 @@ async fn run(args: Args) -> Result<bool> {
     let started = Instant::now();
     let corpus = Corpus::build(plan).await?;
     let blobs = corpus.unique_blobs();
-    let blob_bytes: u64 = blobs.iter().map(|(_, b)| b.len() as u64).sum();
+    let blob_bytes: u64 = blobs.iter().map(|b| b.body.len() as u64).sum();
     let mib = blob_bytes as f64 / (1024.0 * 1024.0);
     eprintln!(
         "corpus: {} repositories, {} tags ({} multi-arch), {} unique layers ({:.1} MiB of payload), {} unique blobs ({mib:.1} MiB), built in {:.1} s",
@@ -222,6 +229,14 @@ async fn run(args: Args) -> Result<bool> {
             );
             samples.push(noop.secs);
         }
+        measure::settle()?;
+        let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid())]);
+        let (floor, requests) = raw::noop_floor(&a.url(), &b.url()).await?;
+        eprintln!(
+            "  no-op floor:        {floor:7.2} s  ({requests} requests, bare), registry CPU {}",
+            measure::cpu_report(&cpu.used())
+        );
+        s.noop_floor.push(floor);
         s.ferry_fresh.push(fresh.secs);
         if let Some(k) = fresh.peak_rss_kib {
             s.ferry_rss_mib.push(k as f64 / 1024.0);
@@ -244,12 +259,14 @@ async fn run(args: Args) -> Result<bool> {
             s.skopeo_noop.push(noop);
         }
 
+        // The floors with no replication logic; the client is this process,
+        // where nothing else runs meanwhile.
+        let client = ("client", Some(std::process::id()));
         let b = Registry::start(Auth::None);
         measure::settle()?;
-        // The client is this process: nothing else runs in it meanwhile.
-        let cpu = CpuMark::start(&[("B", b.pid()), ("client", Some(std::process::id()))]);
+        let cpu = CpuMark::start(&[("B", b.pid()), client]);
         let b_mark = b.log_mark();
-        let raw = measure::raw_put(&b, &blobs, args.raw_concurrency).await?;
+        let raw = raw::put(&b.url(), &blobs, args.raw_concurrency).await?;
         let used = cpu.used();
         eprintln!(
             "  raw PUT ({}):        {raw:7.2} s  ({:.0} MiB/s), CPU {}",
@@ -263,6 +280,21 @@ async fn run(args: Args) -> Result<bool> {
             measure::request_mix(&b.requests_since(b_mark))
         );
         s.raw.push(raw);
+        drop(b);
+
+        let b = Registry::start(Auth::None);
+        measure::settle()?;
+        let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid()), client]);
+        let pipe = raw::pipe(&a.url(), &b.url(), &blobs, args.raw_concurrency).await?;
+        let used = cpu.used();
+        eprintln!(
+            "  raw pipe A->B ({}):  {pipe:7.2} s  ({:.0} MiB/s), CPU {}",
+            args.raw_concurrency,
+            mib / pipe,
+            measure::cpu_report(&used)
+        );
+        s.pipe_cpu.push(measure::cpu_total(&used));
+        s.pipe.push(pipe);
     }
 
     Ok(print_table(&args, &s, mib))
@@ -301,12 +333,16 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
     row("skopeo sync, fresh", &s.skopeo_fresh, "s");
     let raw_name = format!("raw parallel PUT ({}), fresh", args.raw_concurrency);
     row(&raw_name, &s.raw, "s");
+    let pipe_name = format!("raw pipe A->B ({}), fresh", args.raw_concurrency);
+    row(&pipe_name, &s.pipe, "s");
     row("ferry copy, no-op (cache warm)", &s.ferry_noop, "s");
     row("ferry copy, no-op (no cache)", &s.ferry_noop_cold, "s");
     row("skopeo sync, no-op", &s.skopeo_noop, "s");
+    row("no-op floor (its requests, bare)", &s.noop_floor, "s");
     row("ferry peak RSS, fresh copy", &s.ferry_rss_mib, "MiB");
     row("CPU, ferry fresh (ferry+A+B)", &s.ferry_cpu, "s");
     row("CPU, raw PUT (client+B)", &s.raw_cpu, "s");
+    row("CPU, raw pipe (client+A+B)", &s.pipe_cpu, "s");
 
     // Each run's ratio, then their median: the two sides of a ratio ran
     // seconds apart, while runs can be minutes apart on a machine whose
@@ -369,6 +405,29 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
                 "-",
                 format!("<= {target}{unit}")
             ),
+        }
+    }
+    // No targets here: how far ferry is from what the machine does with no
+    // replication logic, doing what ferry must at least do.
+    let floors = [
+        (
+            "ferry / raw pipe A->B, fresh",
+            ratio(&s.ferry_fresh, &s.pipe),
+        ),
+        ("raw pipe / raw PUT, fresh", ratio(&s.pipe, &s.raw)),
+        ("ferry / no-op floor", ratio(&s.ferry_noop, &s.noop_floor)),
+        (
+            "no-op floor / skopeo, no-op",
+            ratio(&s.noop_floor, &s.skopeo_noop),
+        ),
+    ];
+    if floors.iter().any(|(_, v)| v.is_some()) {
+        println!();
+        println!("{:<34} {:>10}", "against the floors (no target)", "value");
+        for (name, value) in floors {
+            if let Some(v) = value {
+                println!("{name:<34} {v:>10.3}");
+            }
         }
     }
     if let Some(work) = ratio(&s.ferry_cpu, &s.raw_cpu) {

@@ -1,12 +1,11 @@
-//! The measured commands, the raw PUT limit, and the replica checks.
+//! The measured commands, the CPU they cost, and the replica checks.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use bytes::Bytes;
-use ferry_harness::{Registry, check_replicated, manifest_digest, sha256_digest};
+use ferry_harness::{Registry, check_replicated, manifest_digest};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::corpus::Plan;
@@ -239,62 +238,6 @@ pub fn settle() -> Result<()> {
         .context("running sync")?;
     ensure!(status.success(), "sync failed: {status}");
     Ok(())
-}
-
-/// The raw limit: POST + monolithic PUT of every blob into `dst`, `concurrency` at a
-/// time, bodies from memory, no HEAD, no mount, no other logic. Returns seconds.
-pub async fn raw_put(dst: &Registry, blobs: &[(String, Bytes)], concurrency: usize) -> Result<f64> {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
-    let base = dst.url();
-    let started = Instant::now();
-    futures::stream::iter(blobs)
-        .map(|(repo, body)| {
-            let http = &http;
-            let base = &base;
-            async move {
-                let resp = http
-                    .post(format!("{base}/v2/{repo}/blobs/uploads/"))
-                    .send()
-                    .await?;
-                ensure!(
-                    resp.status() == reqwest::StatusCode::ACCEPTED,
-                    "POST upload in {repo}: {}",
-                    resp.status()
-                );
-                let location = resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .context("upload without Location")?
-                    .to_string();
-                let location = if location.starts_with('/') {
-                    format!("{base}{location}")
-                } else {
-                    location
-                };
-                let sep = if location.contains('?') { '&' } else { '?' };
-                let digest = sha256_digest(body);
-                let resp = http
-                    .put(format!("{location}{sep}digest={digest}"))
-                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                ensure!(
-                    resp.status() == reqwest::StatusCode::CREATED,
-                    "PUT {digest} in {repo}: {}",
-                    resp.status()
-                );
-                Ok(())
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect::<Vec<()>>()
-        .await?;
-    Ok(started.elapsed().as_secs_f64())
 }
 
 /// Checks that every tag of the plan is at `dst` under the same repository with A's
