@@ -89,7 +89,8 @@ struct Samples {
     /// The raw pipe A -> B, and the CPU seconds of A, B and this process meanwhile.
     pipe: Vec<f64>,
     pipe_cpu: Vec<f64>,
-    /// The requests of ferry's warm no-op, sent bare from this process.
+    /// The requests a no-op needs, as ferry's warm no-op sends them, sent
+    /// bare from this process.
     noop_floor: Vec<f64>,
 }
 
@@ -231,7 +232,7 @@ async fn run(args: Args) -> Result<bool> {
         }
         measure::settle()?;
         let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid())]);
-        let (floor, requests) = raw::noop_floor(&a.url(), &b.url()).await?;
+        let (floor, requests) = raw::noop_floor(&a, &b).await?;
         eprintln!(
             "  no-op floor:        {floor:7.2} s  ({requests} requests, bare), registry CPU {}",
             measure::cpu_report(&cpu.used())
@@ -338,7 +339,7 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
     row("ferry copy, no-op (cache warm)", &s.ferry_noop, "s");
     row("ferry copy, no-op (no cache)", &s.ferry_noop_cold, "s");
     row("skopeo sync, no-op", &s.skopeo_noop, "s");
-    row("no-op floor (its requests, bare)", &s.noop_floor, "s");
+    row("no-op floor (needed requests, bare)", &s.noop_floor, "s");
     row("ferry peak RSS, fresh copy", &s.ferry_rss_mib, "MiB");
     row("CPU, ferry fresh (ferry+A+B)", &s.ferry_cpu, "s");
     row("CPU, raw PUT (client+B)", &s.raw_cpu, "s");

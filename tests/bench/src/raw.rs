@@ -16,13 +16,9 @@ use anyhow::{Context, Result, ensure};
 use futures::{StreamExt, TryStreamExt};
 use reqwest::{Client, StatusCode, header};
 
-use crate::corpus::UniqueBlob;
+use ferry_harness::AsClient;
 
-/// What a manifest HEAD accepts: every kind the corpus holds (as ferry asks).
-const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
-application/vnd.oci.image.manifest.v1+json, \
-application/vnd.docker.distribution.manifest.list.v2+json, \
-application/vnd.docker.distribution.manifest.v2+json";
+use crate::corpus::UniqueBlob;
 
 fn client(concurrency: usize) -> Result<Client> {
     Ok(Client::builder()
@@ -121,68 +117,36 @@ async fn upload(http: &Client, base: &str, blob: &UniqueBlob, body: reqwest::Bod
 }
 
 /// The no-op floor: A's catalog, then every repository's tag list at A and at
-/// B at once, and each of A's tags HEADed as soon as its list is in. Returns
-/// seconds and the number of requests.
-pub async fn noop_floor(src: &str, dst: &str) -> Result<(f64, usize)> {
-    let http = client(64)?;
+/// B at once, and each of A's tags HEADed as soon as its list is in, through
+/// the harness's plain client. Returns seconds and the number of requests
+/// (every list here fits one page).
+pub async fn noop_floor(src: &impl AsClient, dst: &impl AsClient) -> Result<(f64, usize)> {
+    let (src, dst) = (&src.client(), &dst.client());
     let started = Instant::now();
-    let catalog = get_json(&http, &format!("{src}/v2/_catalog?n=1000")).await?;
-    let repos: Vec<String> = catalog["repositories"]
-        .as_array()
-        .context("catalog without repositories")?
-        .iter()
-        .filter_map(|r| r.as_str().map(str::to_string))
-        .collect();
+    let repos = src.catalog().await?;
     let per_repo = futures::stream::iter(&repos)
-        .map(|repo| {
-            let http = &http;
-            async move {
-                let target = async {
-                    // 404 (a repository B lacks) is an answer like any other.
-                    http.get(format!("{dst}/v2/{repo}/tags/list"))
-                        .send()
-                        .await?
-                        .bytes()
-                        .await?;
-                    Ok::<_, anyhow::Error>(1)
-                };
-                let source = async {
-                    let list = get_json(http, &format!("{src}/v2/{repo}/tags/list")).await?;
-                    let tags: Vec<&str> = list["tags"]
-                        .as_array()
-                        .map(|t| t.iter().filter_map(|v| v.as_str()).collect())
-                        .unwrap_or_default();
-                    futures::stream::iter(&tags)
-                        .map(|tag| async move {
-                            let resp = http
-                                .head(format!("{src}/v2/{repo}/manifests/{tag}"))
-                                .header(header::ACCEPT, MANIFEST_ACCEPT)
-                                .send()
-                                .await?;
-                            ensure!(
-                                resp.status() == StatusCode::OK,
-                                "HEAD {repo}:{tag}: {}",
-                                resp.status()
-                            );
-                            Ok(())
-                        })
-                        .buffer_unordered(tags.len().max(1))
-                        .try_collect::<Vec<()>>()
-                        .await?;
-                    Ok::<_, anyhow::Error>(1 + tags.len())
-                };
-                let (b, a) = futures::try_join!(target, source)?;
-                Ok::<_, anyhow::Error>(a + b)
-            }
+        .map(|repo| async move {
+            // A repository B lacks lists no tags: an answer like any other.
+            let target = dst.tags(repo);
+            let source = async {
+                let tags = src.tags(repo).await?;
+                futures::stream::iter(&tags)
+                    .map(|tag| async move {
+                        src.manifest_digest(repo, tag)
+                            .await?
+                            .with_context(|| format!("{repo}:{tag} listed but not at the source"))
+                    })
+                    .buffer_unordered(tags.len().max(1))
+                    .try_collect::<Vec<String>>()
+                    .await?;
+                Ok::<_, anyhow::Error>(1 + tags.len())
+            };
+            let (_, source_requests) = futures::try_join!(target, source)?;
+            Ok::<_, anyhow::Error>(source_requests + 1)
         })
         .buffer_unordered(repos.len().max(1))
         .try_collect::<Vec<usize>>()
         .await?;
     let requests = 1 + per_repo.iter().sum::<usize>();
     Ok((started.elapsed().as_secs_f64(), requests))
-}
-
-async fn get_json(http: &Client, url: &str) -> Result<serde_json::Value> {
-    let resp = http.get(url).send().await?.error_for_status()?;
-    Ok(resp.json().await?)
 }
