@@ -152,6 +152,84 @@ async fn a_short_address_space_falls_back_to_on_demand_allocation() {
     assert_replicated(&src, &dst, "small/app", "small/app", "v1").await;
 }
 
+#[tokio::test]
+async fn a_start_links_only_the_functions_it_runs_and_recompiles_bad_cached_code() {
+    let cache = tempfile::tempdir().unwrap();
+    let components = cache.path().join("components");
+    let cache_env = [("FERRY_CACHE_DIR", cache.path().to_str().unwrap())];
+    let files = |ext: &str| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(&components)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect();
+        v.sort();
+        v
+    };
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../templates/oci-to-oci.yaml");
+    let check = format!("exec \"$FERRY\" template check {template}");
+
+    // The first start compiles the template's five functions and records
+    // what each one is.
+    let (code, out, err) = sh(&check, &cache_env).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(files("cwasm").len(), 5, "{:?}", files("cwasm"));
+    assert_eq!(files("json").len(), 5, "{:?}", files("json"));
+
+    // A later start validates from those records and leaves the code alone:
+    // damaged code is not even read.
+    for f in files("cwasm") {
+        std::fs::write(&f, b"not code").unwrap();
+    }
+    let (code, out, err) = sh(&check, &cache_env).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        files("cwasm")
+            .iter()
+            .all(|f| std::fs::read(f).unwrap() == b"not code")
+    );
+
+    // A copy links the functions it runs, recompiling damaged code; the
+    // no-op below lists only, and leaves the other stages' code untouched.
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    push_image(
+        &src,
+        "lazy/app",
+        "v1",
+        Format::Oci,
+        &[Layer::random(43, 5000)],
+    )
+    .await
+    .unwrap();
+    let copy = format!(
+        "exec \"$FERRY\" --log warn copy --insecure {} {}",
+        src.url(),
+        dst.url()
+    );
+    let (code, out, err) = sh(&copy, &cache_env).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("cached code unusable"), "{err}");
+    assert_replicated(&src, &dst, "lazy/app", "lazy/app", "v1").await;
+    assert!(
+        files("cwasm")
+            .iter()
+            .all(|f| std::fs::read(f).unwrap() != b"not code"),
+        "every stage ran, so every stage's code was rebuilt"
+    );
+
+    for f in files("cwasm") {
+        std::fs::write(&f, b"not code").unwrap();
+    }
+    let (code, out, err) = sh(&copy, &cache_env).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rebuilt = files("cwasm")
+        .iter()
+        .filter(|f| std::fs::read(f).unwrap() != b"not code")
+        .count();
+    assert_eq!(rebuilt, 2, "a no-op runs the two execution stages only");
+}
+
 #[test]
 fn output_into_a_closed_pipe_ends_quietly() {
     // `ferry functions | head -1`, with the reader gone before ferry writes.

@@ -1,6 +1,7 @@
 //! Engine set-up after wasmtime's fast-instantiation recipe: pooling
 //! allocator when the address space allows it, epoch interruption with a
-//! ticker, and compiled code cached on disk by component digest and engine.
+//! ticker, and compiled code cached on disk by component digest and engine,
+//! with what each component is (its description, imports and exports).
 
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::RuntimeConfig;
+use super::bindings::{FunctionInfo, ParamSpec};
 
 /// Epoch tick: the granularity of deadlines and of a guest's yields.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -55,6 +57,16 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     crate::paths::cache_dir(&|k| std::env::var(k).ok())
 }
 
+/// Where this engine's files for a component digest live in the cache:
+/// `<dir>/components/<hex>-<engine hash>` plus an extension.
+pub fn cache_stem(engine: &Engine, dir: &Path, digest: &str) -> PathBuf {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let hex = digest.trim_start_matches("sha256:");
+    dir.join("components")
+        .join(format!("{hex}-{:016x}", h.finish()))
+}
+
 /// Loads precompiled code for this digest and engine, or compiles and
 /// stores it. A corrupt or stale cache entry is recompiled, never fatal.
 pub fn compile_cached(
@@ -66,12 +78,7 @@ pub fn compile_cached(
     let Some(dir) = dir else {
         return Ok(Component::new(engine, bytes)?);
     };
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut h);
-    let hex = digest.trim_start_matches("sha256:");
-    let path = dir
-        .join("components")
-        .join(format!("{hex}-{:016x}.cwasm", h.finish()));
+    let path = cache_stem(engine, dir, digest).with_extension("cwasm");
     if path.exists() {
         // SAFETY: the file was written by `Component::serialize` of an engine
         // with the same compatibility hash, into Ferry's own cache directory.
@@ -86,6 +93,86 @@ pub fn compile_cached(
         tracing::warn!("cannot cache compiled {digest} in {}: {e}", path.display());
     }
     Ok(component)
+}
+
+/// What loading a component found out about it, kept beside its compiled
+/// code so that a later start knows it without linking or instantiating.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Meta {
+    pub description: String,
+    /// (name, description, required, default)
+    pub params: Vec<(String, String, bool, Option<String>)>,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+impl Meta {
+    pub fn new(info: &FunctionInfo, imports: &[String], exports: &[String]) -> Self {
+        Self {
+            description: info.description.clone(),
+            params: info
+                .params
+                .iter()
+                .map(|p| {
+                    let p = p.clone();
+                    (p.name, p.description, p.required, p.default)
+                })
+                .collect(),
+            imports: imports.to_vec(),
+            exports: exports.to_vec(),
+        }
+    }
+
+    /// The function's description, imports and exports.
+    pub fn into_parts(self) -> (FunctionInfo, Vec<String>, Vec<String>) {
+        let params = self
+            .params
+            .into_iter()
+            .map(|(name, description, required, default)| ParamSpec {
+                name,
+                description,
+                required,
+                default,
+            })
+            .collect();
+        let info = FunctionInfo {
+            description: self.description,
+            params,
+        };
+        (info, self.imports, self.exports)
+    }
+}
+
+/// The world the host links against: a component that linked against
+/// another version of it must be linked again before it counts as loadable.
+const WORLD: &str = include_str!("../../../wit/replication.wit");
+
+fn meta_path(engine: &Engine, dir: &Path, digest: &str) -> PathBuf {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    WORLD.hash(&mut h);
+    let stem = cache_stem(engine, dir, digest);
+    stem.with_file_name(format!(
+        "{}-{:016x}.json",
+        stem.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default(),
+        h.finish()
+    ))
+}
+
+/// The cached [`Meta`] of a digest, if a load with this engine and this
+/// world stored one.
+pub fn read_meta(engine: &Engine, dir: &Path, digest: &str) -> Option<Meta> {
+    let text = std::fs::read(meta_path(engine, dir, digest)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+pub fn write_meta(engine: &Engine, dir: &Path, digest: &str, meta: &Meta) {
+    let path = meta_path(engine, dir, digest);
+    let body = serde_json::to_vec(meta).expect("meta serializes");
+    if let Err(e) = store(&path, &body) {
+        tracing::warn!("cannot cache what {digest} is in {}: {e}", path.display());
+    }
 }
 
 fn store(path: &Path, code: &[u8]) -> std::io::Result<()> {

@@ -1,6 +1,7 @@
 //! The WebAssembly host: one engine, components compiled once (and cached
-//! on disk), an `InstancePre` per component digest, and per invocation a
-//! fresh store with a deadline and a memory cap.
+//! on disk with what each one is), an `InstancePre` per component digest,
+//! linked on first use, and per invocation a fresh store with a deadline
+//! and a memory cap.
 
 mod bindings;
 mod capabilities;
@@ -69,6 +70,8 @@ pub enum InvokeError {
     Timeout(Duration),
     #[error("memory cap of {} MiB exceeded", .0 >> 20)]
     MemoryCap(usize),
+    #[error("loading its code: {0}")]
+    Load(String),
 }
 
 /// A loaded stage function, ready to instantiate.
@@ -80,7 +83,11 @@ pub struct Function {
     /// Interface names the component imports and exports.
     pub imports: Vec<String>,
     pub exports: Vec<String>,
-    pre: bindings::StagePre<StageState>,
+    /// Linked code, made on first use when the function was known from the
+    /// cache (a start then pays only for the stages it runs).
+    pre: tokio::sync::OnceCell<bindings::StagePre<StageState>>,
+    /// The component until its code is linked.
+    bytes: Mutex<Option<Arc<[u8]>>>,
 }
 
 impl std::fmt::Debug for Function {
@@ -122,46 +129,44 @@ impl Runtime {
         self.pooling
     }
 
-    /// Compiles (or loads from the disk cache) and links a component, then
-    /// asks it what it is.
+    /// Makes a function of a component. The first time this engine sees a
+    /// digest, compiles (or loads cached code), links it and asks it what it
+    /// is, and caches that answer; later starts read the answer and link the
+    /// code when the function first runs.
     pub async fn load(&self, reference: &str, bytes: &[u8]) -> Result<Function, LoadError> {
         let digest = crate::transfer::sha256_digest(bytes);
-        let cached = self
-            .pres
-            .lock()
-            .expect("pre cache poisoned")
-            .get(&digest)
-            .cloned();
-        let pre = match cached {
-            Some(pre) => pre,
-            None => {
-                let component = self.compile(&digest, bytes).await?;
-                let pre = self
-                    .linker
-                    .instantiate_pre(&component)
-                    .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-                let pre = bindings::StagePre::new(pre)
-                    .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-                self.pres
-                    .lock()
-                    .expect("pre cache poisoned")
-                    .insert(digest.clone(), pre.clone());
-                pre
-            }
-        };
+        let dir = self.config.cache_dir.as_deref();
+        if let Some(meta) = dir.and_then(|d| engine::read_meta(&self.engine, d, &digest)) {
+            let (info, imports, exports) = meta.into_parts();
+            return Ok(Function {
+                reference: reference.to_string(),
+                digest,
+                size: bytes.len(),
+                info,
+                imports,
+                exports,
+                pre: tokio::sync::OnceCell::new(),
+                bytes: Mutex::new(Some(bytes.into())),
+            });
+        }
+        let pre = self.link(&digest, bytes).await?;
         let info = self
             .describe(&pre)
             .await
             .map_err(|e| LoadError::Describe(e.to_string()))?;
         let ty = pre.instance_pre().component().component_type();
-        let imports = ty
+        let imports: Vec<String> = ty
             .imports(&self.engine)
             .map(|(n, _)| n.to_string())
             .collect();
-        let exports = ty
+        let exports: Vec<String> = ty
             .exports(&self.engine)
             .map(|(n, _)| n.to_string())
             .collect();
+        if let Some(dir) = dir {
+            let meta = engine::Meta::new(&info, &imports, &exports);
+            engine::write_meta(&self.engine, dir, &digest, &meta);
+        }
         Ok(Function {
             reference: reference.to_string(),
             digest,
@@ -169,8 +174,62 @@ impl Runtime {
             info,
             imports,
             exports,
-            pre,
+            pre: tokio::sync::OnceCell::new_with(Some(pre)),
+            bytes: Mutex::new(None),
         })
+    }
+
+    /// Compiled and linked code of a digest, made once per runtime.
+    async fn link(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<bindings::StagePre<StageState>, LoadError> {
+        let cached = self
+            .pres
+            .lock()
+            .expect("pre cache poisoned")
+            .get(digest)
+            .cloned();
+        if let Some(pre) = cached {
+            return Ok(pre);
+        }
+        let component = self.compile(digest, bytes).await?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let pre =
+            bindings::StagePre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        self.pres
+            .lock()
+            .expect("pre cache poisoned")
+            .insert(digest.to_string(), pre.clone());
+        Ok(pre)
+    }
+
+    /// A function's linked code, linking it on first use.
+    async fn code<'f>(
+        &self,
+        function: &'f Function,
+    ) -> Result<&'f bindings::StagePre<StageState>, InvokeError> {
+        function
+            .pre
+            .get_or_try_init(|| async {
+                let bytes = function
+                    .bytes
+                    .lock()
+                    .expect("function bytes lock")
+                    .clone()
+                    .ok_or_else(|| InvokeError::Load("component bytes already released".into()))?;
+                let pre = self
+                    .link(&function.digest, &bytes)
+                    .await
+                    .map_err(|e| InvokeError::Load(e.to_string()))?;
+                *function.bytes.lock().expect("function bytes lock") = None;
+                Ok(pre)
+            })
+            .await
     }
 
     async fn compile(&self, digest: &str, bytes: &[u8]) -> Result<Component, LoadError> {
@@ -210,7 +269,8 @@ impl Runtime {
         input: StageInput,
         timeout: Duration,
     ) -> Result<Result<StageOutput, WitError>, InvokeError> {
-        self.with_instance(&function.pre, caps, timeout, move |stage, store| {
+        let pre = self.code(function).await?;
+        self.with_instance(pre, caps, timeout, move |stage, store| {
             Box::pin(async move { stage.call_run(store, &input).await })
         })
         .await
