@@ -4,8 +4,9 @@
 //! pushes it to a registry A, then measures, each into a fresh registry B and `--runs`
 //! times: `ferry copy` (fresh and no-op re-run, with ferry's peak RSS), `skopeo sync`
 //! one call per repository (fresh and no-op), and the floors with no replication logic
-//! (see [`raw`]). Prints the medians, the ratios against its targets, and how
-//! far ferry is from the floors.
+//! (see [`raw`]). Within a run, the measurements a ratio compares are taken back to
+//! back. Prints the medians, the ratios against its targets, and how far
+//! ferry is from the floors.
 //! Run it with `tests/scripts/bench` (it builds what it needs first).
 
 mod corpus;
@@ -174,20 +175,98 @@ async fn run(args: Args) -> Result<bool> {
     eprintln!("ferry's stage functions loaded (compiled on first use, then cached) in {warm:.1} s");
 
     let mut s = Samples::default();
+    let bench = Bench {
+        tools: &tools,
+        a: &a,
+        corpus: &corpus,
+        blobs: &blobs,
+        mib,
+        concurrency: args.raw_concurrency,
+    };
     for run in 1..=args.runs {
         eprintln!("run {run}/{}", args.runs);
+        // The measurements a ratio compares run back to back, so that the
+        // machine's speed, which drifts on a shared host, moves it little:
+        // skopeo's fresh copy, the raw PUT, ferry's, the raw pipe; then the
+        // no-ops, ferry's warm one next to skopeo's.
+        let skopeo_b = match args.no_skopeo {
+            true => None,
+            false => Some(bench.skopeo_fresh(&mut s).await?),
+        };
+        bench.raw_put(&mut s).await?;
+        let (ferry_b, _cache_dir, cache) = bench.ferry_fresh(&mut s).await?;
+        bench.raw_pipe(&mut s).await?;
+        let with_cache = ["--cache-file", cache.as_str()];
+        let noop = bench
+            .ferry_noop(&ferry_b, &with_cache, "existence cache warm")
+            .await?;
+        s.ferry_noop.push(noop);
+        if let Some(b) = &skopeo_b {
+            bench.skopeo_noop(b, &mut s).await?;
+        }
+        let noop = bench
+            .ferry_noop(&ferry_b, &["--no-cache"], "no cache")
+            .await?;
+        s.ferry_noop_cold.push(noop);
+        bench.noop_floor(&ferry_b, &mut s).await?;
+    }
 
+    Ok(print_table(&args, &s, mib))
+}
+
+/// What every measurement needs: the tools, registry A with the corpus,
+/// and the corpus's unique blobs for the floors.
+struct Bench<'a> {
+    tools: &'a Tools,
+    a: &'a Registry,
+    corpus: &'a Corpus,
+    blobs: &'a [corpus::UniqueBlob],
+    mib: f64,
+    concurrency: usize,
+}
+
+impl Bench<'_> {
+    /// `skopeo sync` into a fresh B, checked against A; returns that B.
+    async fn skopeo_fresh(&self, s: &mut Samples) -> Result<Registry> {
         let b = Registry::start(Auth::None);
-        // Ferry's existence cache for this B: written by the fresh copy, read by
-        // the no-op re-run, as a user re-running the same copy gets it.
+        let repos = self.corpus.plan.repos();
+        measure::settle()?;
+        let fresh = self.tools.skopeo_sync(self.a, &b, &repos).await?;
+        eprintln!("  skopeo sync fresh:  {fresh:7.2} s");
+        measure::verify(self.a, &b, &self.corpus.plan, false)
+            .await
+            .context("skopeo's copy does not match A (destination names?)")?;
+        s.skopeo_fresh.push(fresh);
+        Ok(b)
+    }
+
+    /// `skopeo sync` again into the B it filled.
+    async fn skopeo_noop(&self, b: &Registry, s: &mut Samples) -> Result<()> {
+        measure::settle()?;
+        let noop = self
+            .tools
+            .skopeo_sync(self.a, b, &self.corpus.plan.repos())
+            .await?;
+        eprintln!("  skopeo sync no-op:  {noop:7.2} s");
+        s.skopeo_noop.push(noop);
+        Ok(())
+    }
+
+    /// `ferry copy` into a fresh B, verified blob by blob; returns that B and
+    /// ferry's existence cache for it (its directory and file), which the
+    /// no-op re-run reads as a user re-running the same copy gets it.
+    async fn ferry_fresh(&self, s: &mut Samples) -> Result<(Registry, tempfile::TempDir, String)> {
+        let (a, b) = (self.a, Registry::start(Auth::None));
         let cache_dir = tempfile::tempdir().context("cache directory")?;
         let cache = cache_dir.path().join("known.json");
-        let cache = cache.to_str().context("cache path")?;
-        let with_cache = ["--cache-file", cache];
+        let cache = cache.to_str().context("cache path")?.to_string();
         measure::settle()?;
         let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid())]);
         let (a_mark, b_mark) = (a.log_mark(), b.log_mark());
-        let fresh = tools.ferry_copy(&a.url(), &b.url(), &with_cache).await?;
+        let fresh = self
+            .tools
+            .ferry_copy(&a.url(), &b.url(), &["--cache-file", &cache])
+            .await?;
         let registries = cpu.used();
         eprintln!(
             "  ferry copy fresh:   {:7.2} s  peak RSS {}, CPU {}, registry CPU {}",
@@ -208,97 +287,96 @@ async fn run(args: Args) -> Result<bool> {
             measure::request_mix(&b.requests_since(b_mark))
         );
         let started = Instant::now();
-        measure::verify(&a, &b, &corpus.plan, true)
+        measure::verify(a, &b, &self.corpus.plan, true)
             .await
             .context("ferry's fresh copy is not a faithful replica")?;
         eprintln!(
             "  verified every tag, manifest and blob at B ({:.1} s)",
             started.elapsed().as_secs_f64()
         );
-        for (label, extra, samples) in [
-            ("existence cache warm", &with_cache[..], &mut s.ferry_noop),
-            ("no cache", &["--no-cache"][..], &mut s.ferry_noop_cold),
-        ] {
-            measure::settle()?;
-            let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid())]);
-            let noop = tools.ferry_copy(&a.url(), &b.url(), extra).await?;
-            eprintln!(
-                "  ferry copy no-op:   {:7.2} s  ({label}), CPU {}, registry CPU {}",
-                noop.secs,
-                secs_or_unknown(noop.cpu_secs),
-                measure::cpu_report(&cpu.used())
-            );
-            samples.push(noop.secs);
+        s.ferry_fresh.push(fresh.secs);
+        if let Some(k) = fresh.peak_rss_kib {
+            s.ferry_rss_mib.push(k as f64 / 1024.0);
         }
+        Ok((b, cache_dir, cache))
+    }
+
+    /// `ferry copy` again into the B it filled; returns its seconds.
+    async fn ferry_noop(&self, b: &Registry, extra: &[&str], label: &str) -> Result<f64> {
         measure::settle()?;
-        let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid())]);
-        let (floor, requests) = raw::noop_floor(&a, &b).await?;
+        let cpu = CpuMark::start(&[("A", self.a.pid()), ("B", b.pid())]);
+        let noop = self
+            .tools
+            .ferry_copy(&self.a.url(), &b.url(), extra)
+            .await?;
+        eprintln!(
+            "  ferry copy no-op:   {:7.2} s  ({label}), CPU {}, registry CPU {}",
+            noop.secs,
+            secs_or_unknown(noop.cpu_secs),
+            measure::cpu_report(&cpu.used())
+        );
+        Ok(noop.secs)
+    }
+
+    /// The requests a no-op needs, sent bare to A and to ferry's B.
+    async fn noop_floor(&self, b: &Registry, s: &mut Samples) -> Result<()> {
+        measure::settle()?;
+        let cpu = CpuMark::start(&[("A", self.a.pid()), ("B", b.pid())]);
+        let (floor, requests) = raw::noop_floor(self.a, b).await?;
         eprintln!(
             "  no-op floor:        {floor:7.2} s  ({requests} requests, bare), registry CPU {}",
             measure::cpu_report(&cpu.used())
         );
         s.noop_floor.push(floor);
-        s.ferry_fresh.push(fresh.secs);
-        if let Some(k) = fresh.peak_rss_kib {
-            s.ferry_rss_mib.push(k as f64 / 1024.0);
-        }
-        drop(b);
+        Ok(())
+    }
 
-        if !args.no_skopeo {
-            let b = Registry::start(Auth::None);
-            let repos = corpus.plan.repos();
-            measure::settle()?;
-            let fresh = tools.skopeo_sync(&a, &b, &repos).await?;
-            eprintln!("  skopeo sync fresh:  {fresh:7.2} s");
-            measure::verify(&a, &b, &corpus.plan, false)
-                .await
-                .context("skopeo's copy does not match A (destination names?)")?;
-            measure::settle()?;
-            let noop = tools.skopeo_sync(&a, &b, &repos).await?;
-            eprintln!("  skopeo sync no-op:  {noop:7.2} s");
-            s.skopeo_fresh.push(fresh);
-            s.skopeo_noop.push(noop);
-        }
-
-        // The floors with no replication logic; the client is this process,
-        // where nothing else runs meanwhile.
-        let client = ("client", Some(std::process::id()));
+    /// The raw limit: every unique blob PUT into a fresh B. The client is
+    /// this process, where nothing else runs meanwhile.
+    async fn raw_put(&self, s: &mut Samples) -> Result<()> {
         let b = Registry::start(Auth::None);
         measure::settle()?;
-        let cpu = CpuMark::start(&[("B", b.pid()), client]);
+        let cpu = CpuMark::start(&[("B", b.pid()), client()]);
         let b_mark = b.log_mark();
-        let raw = raw::put(&b.url(), &blobs, args.raw_concurrency).await?;
+        let raw = raw::put(&b.url(), self.blobs, self.concurrency).await?;
         let used = cpu.used();
         eprintln!(
             "  raw PUT ({}):        {raw:7.2} s  ({:.0} MiB/s), CPU {}",
-            args.raw_concurrency,
-            mib / raw,
+            self.concurrency,
+            self.mib / raw,
             measure::cpu_report(&used)
         );
-        s.raw_cpu.push(measure::cpu_total(&used));
         eprintln!(
             "    requests: B {}",
             measure::request_mix(&b.requests_since(b_mark))
         );
+        s.raw_cpu.push(measure::cpu_total(&used));
         s.raw.push(raw);
-        drop(b);
+        Ok(())
+    }
 
+    /// The raw pipe: every unique blob streamed from A into a fresh B.
+    async fn raw_pipe(&self, s: &mut Samples) -> Result<()> {
         let b = Registry::start(Auth::None);
         measure::settle()?;
-        let cpu = CpuMark::start(&[("A", a.pid()), ("B", b.pid()), client]);
-        let pipe = raw::pipe(&a.url(), &b.url(), &blobs, args.raw_concurrency).await?;
+        let cpu = CpuMark::start(&[("A", self.a.pid()), ("B", b.pid()), client()]);
+        let pipe = raw::pipe(&self.a.url(), &b.url(), self.blobs, self.concurrency).await?;
         let used = cpu.used();
         eprintln!(
             "  raw pipe A->B ({}):  {pipe:7.2} s  ({:.0} MiB/s), CPU {}",
-            args.raw_concurrency,
-            mib / pipe,
+            self.concurrency,
+            self.mib / pipe,
             measure::cpu_report(&used)
         );
         s.pipe_cpu.push(measure::cpu_total(&used));
         s.pipe.push(pipe);
+        Ok(())
     }
+}
 
-    Ok(print_table(&args, &s, mib))
+/// This benchmark's own process, the client of the floors.
+fn client() -> (&'static str, Option<u32>) {
+    ("client", Some(std::process::id()))
 }
 
 fn secs_or_unknown(secs: Option<f64>) -> String {
