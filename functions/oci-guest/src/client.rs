@@ -170,6 +170,10 @@ fn fresh_head(repository: &str, reference: &str) -> Request {
     req
 }
 
+fn catalog_path(page_size: u64) -> String {
+    format!("/v2/_catalog?n={page_size}")
+}
+
 fn ping_request() -> Request {
     request("GET", "/v2/".into(), vec![], None)
 }
@@ -256,18 +260,36 @@ impl Registry {
         self.ping_answer(resp)
     }
 
-    /// Pings several registries at once; the first that fails is the error.
-    pub fn ping_all(registries: &[&Registry]) -> Result<(), WitError> {
-        let batches = registries
-            .iter()
-            .map(|r| (*r, vec![ping_request()]))
-            .collect();
-        for (r, answers) in registries.iter().zip(Self::send_each(batches)) {
-            for answer in answers {
-                r.ping_answer(answer)?;
-            }
-        }
-        Ok(())
+    /// Pings the source and the target and, in the same round trip, asks the
+    /// source for the first page of its catalog. The outer error is a ping's
+    /// (source first), as if the pings had gone first; the inner one is the
+    /// listing's.
+    pub fn ping_both_and_catalog(
+        source: &Registry,
+        target: &Registry,
+        page_size: u64,
+    ) -> Result<Result<Vec<String>, WitError>, WitError> {
+        let first = catalog_path(page_size);
+        let mut answers = Self::send_each(vec![
+            (
+                source,
+                vec![ping_request(), request("GET", first.clone(), vec![], None)],
+            ),
+            (target, vec![ping_request()]),
+        ])
+        .into_iter()
+        .map(|answers| answers.into_iter());
+        let (mut at_source, mut at_target) = (
+            answers.next().unwrap_or_default(),
+            answers.next().unwrap_or_default(),
+        );
+        let missing = || Err(invalid("the host returned fewer answers than requests"));
+        source.ping_answer(at_source.next().unwrap_or_else(missing))?;
+        target.ping_answer(at_target.next().unwrap_or_else(missing))?;
+        Ok(at_source
+            .next()
+            .unwrap_or_else(missing)
+            .and_then(|page| source.list_from(first, Some(page), "repositories")))
     }
 
     fn ping_answer(&self, resp: Result<Response, WitError>) -> Result<(), WitError> {
@@ -583,7 +605,7 @@ impl Registry {
 
     /// Every repository, through `_catalog`.
     pub fn catalog(&self, page_size: u64) -> Result<Vec<String>, WitError> {
-        self.list(format!("/v2/_catalog?n={page_size}"), "repositories")
+        self.list(catalog_path(page_size), "repositories")
     }
 
     /// Every tag of a repository.

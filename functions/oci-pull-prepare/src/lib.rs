@@ -53,20 +53,18 @@ impl Guest for PullPrepare {
         let source = Registry::source();
         let target = Registry::target();
 
-        Registry::ping_all(&[&source, &target])?;
         log::info(format!(
             "listing {} (page size {page_size})",
             policy.source.url
         ));
+        let repositories = Registry::ping_both_and_catalog(&source, &target, page_size)?
+            .map_err(|e| context(e, "listing the source repositories"))?;
 
         let mut counts = Counts::new(&["repositories", "tags", "artifacts", "up-to-date"]);
         let mut messages = Vec::new();
         let mut artifacts = Vec::new();
         let mut all_tags: HashMap<String, HashSet<String>> = HashMap::new();
         let mut selected_repos = Vec::new();
-        let repositories = source
-            .catalog(page_size)
-            .map_err(|e| context(e, "listing the source repositories"))?;
         for repository in repositories {
             if let Err(e) = check_repository(&repository) {
                 log::warn(format!("skipping a catalog entry: {e}"));
