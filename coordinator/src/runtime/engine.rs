@@ -150,14 +150,9 @@ const WORLD: &str = include_str!("../../../wit/replication.wit");
 fn meta_path(engine: &Engine, dir: &Path, digest: &str) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     WORLD.hash(&mut h);
-    let stem = cache_stem(engine, dir, digest);
-    stem.with_file_name(format!(
-        "{}-{:016x}.json",
-        stem.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default(),
-        h.finish()
-    ))
+    let mut path = cache_stem(engine, dir, digest).into_os_string();
+    path.push(format!("-{:016x}.json", h.finish()));
+    path.into()
 }
 
 /// The cached [`Meta`] of a digest, if a load with this engine and this

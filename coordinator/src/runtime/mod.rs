@@ -136,37 +136,34 @@ impl Runtime {
     pub async fn load(&self, reference: &str, bytes: &[u8]) -> Result<Function, LoadError> {
         let digest = crate::transfer::sha256_digest(bytes);
         let dir = self.config.cache_dir.as_deref();
-        if let Some(meta) = dir.and_then(|d| engine::read_meta(&self.engine, d, &digest)) {
-            let (info, imports, exports) = meta.into_parts();
-            return Ok(Function {
-                reference: reference.to_string(),
-                digest,
-                size: bytes.len(),
-                info,
-                imports,
-                exports,
-                pre: tokio::sync::OnceCell::new(),
-                bytes: Mutex::new(Some(bytes.into())),
-            });
-        }
-        let pre = self.link(&digest, bytes).await?;
-        let info = self
-            .describe(&pre)
-            .await
-            .map_err(|e| LoadError::Describe(e.to_string()))?;
-        let ty = pre.instance_pre().component().component_type();
-        let imports: Vec<String> = ty
-            .imports(&self.engine)
-            .map(|(n, _)| n.to_string())
-            .collect();
-        let exports: Vec<String> = ty
-            .exports(&self.engine)
-            .map(|(n, _)| n.to_string())
-            .collect();
-        if let Some(dir) = dir {
-            let meta = engine::Meta::new(&info, &imports, &exports);
-            engine::write_meta(&self.engine, dir, &digest, &meta);
-        }
+        let known = dir.and_then(|d| engine::read_meta(&self.engine, d, &digest));
+        let (info, imports, exports, pre) = match known {
+            Some(meta) => {
+                let (info, imports, exports) = meta.into_parts();
+                (info, imports, exports, None)
+            }
+            None => {
+                let pre = self.link(&digest, bytes).await?;
+                let info = self
+                    .describe(&pre)
+                    .await
+                    .map_err(|e| LoadError::Describe(e.to_string()))?;
+                let ty = pre.instance_pre().component().component_type();
+                let imports: Vec<String> = ty
+                    .imports(&self.engine)
+                    .map(|(n, _)| n.to_string())
+                    .collect();
+                let exports: Vec<String> = ty
+                    .exports(&self.engine)
+                    .map(|(n, _)| n.to_string())
+                    .collect();
+                if let Some(dir) = dir {
+                    let meta = engine::Meta::new(&info, &imports, &exports);
+                    engine::write_meta(&self.engine, dir, &digest, &meta);
+                }
+                (info, imports, exports, Some(pre))
+            }
+        };
         Ok(Function {
             reference: reference.to_string(),
             digest,
@@ -174,8 +171,8 @@ impl Runtime {
             info,
             imports,
             exports,
-            pre: tokio::sync::OnceCell::new_with(Some(pre)),
-            bytes: Mutex::new(None),
+            bytes: Mutex::new(pre.is_none().then(|| bytes.into())),
+            pre: tokio::sync::OnceCell::new_with(pre),
         })
     }
 

@@ -189,9 +189,10 @@ async fn run(args: Args) -> Result<bool> {
         // machine's speed, which drifts on a shared host, moves it little:
         // skopeo's fresh copy, the raw PUT, ferry's, the raw pipe; then the
         // no-ops, ferry's warm one next to skopeo's.
-        let skopeo_b = match args.no_skopeo {
-            true => None,
-            false => Some(bench.skopeo_fresh(&mut s).await?),
+        let skopeo_b = if args.no_skopeo {
+            None
+        } else {
+            Some(bench.skopeo_fresh(&mut s).await?)
         };
         bench.raw_put(&mut s).await?;
         let (ferry_b, _cache_dir, cache) = bench.ferry_fresh(&mut s).await?;
