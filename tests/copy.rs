@@ -283,6 +283,9 @@ async fn reruns_ask_only_manifest_heads_and_the_cache_spares_most_of_them() {
 
     // With the cache of the first run: the target lists its tags (one
     // request per repository), the cache answers every HEAD.
+    // It learns nothing new, so it leaves the cache file as it was.
+    let modified = || std::fs::metadata(cache_file).unwrap().modified().unwrap();
+    let saved = modified();
     let d1 = dst.log_mark();
     let warm = copy(&src, &dst, &["--cache-file", cache_file]).await;
     assert_eq!(warm.code, Some(0), "{}", warm.stdout);
@@ -291,6 +294,7 @@ async fn reruns_ask_only_manifest_heads_and_the_cache_spares_most_of_them() {
     only_heads(&dreq, "target");
     assert_eq!(heads(&dreq), 0, "{dreq:?}");
     assert_eq!(count(&dreq, "GET", "/tags/list"), 3, "{dreq:?}");
+    assert_eq!(modified(), saved, "a no-op rewrote the existence cache");
 
     // Delete `one`'s tags at the target behind the cache's back: every tag
     // of `one` is gone, its tag list says so, and they are copied again.

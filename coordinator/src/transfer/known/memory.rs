@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,10 +19,13 @@ const SWEEP_EVERY_MS: u64 = 60_000;
 pub struct Memory {
     groups: Mutex<HashMap<String, Group>>,
     /// When expired entries were last swept out (epoch ms).
-    swept: std::sync::atomic::AtomicU64,
+    swept: AtomicU64,
     /// Groups dropped during this run: a save must not bring them back from
     /// the file another run wrote meanwhile.
     dropped: Mutex<Vec<String>>,
+    /// Whether anything was learned or forgotten since the load: a run that
+    /// only read its knowledge (a no-op) has nothing to write back.
+    changed: AtomicBool,
     file: Option<PathBuf>,
 }
 
@@ -45,6 +49,7 @@ impl Memory {
             groups: Mutex::new(groups),
             swept: Default::default(),
             dropped: Mutex::new(Vec::new()),
+            changed: AtomicBool::new(false),
             file: Some(path.to_path_buf()),
         }
     }
@@ -62,6 +67,9 @@ impl Memory {
         let Some(path) = &self.file else {
             return Ok(());
         };
+        if !self.changed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let now = super::now_ms();
         let mut merged = read(path, now).unwrap_or_default();
         for g in self.dropped.lock().expect("cache lock").iter() {
@@ -97,9 +105,10 @@ impl Memory {
 
     pub(super) fn put(&self, group: &str, field: &str, value: String, expires: u64, now: u64) {
         let mut groups = self.groups.lock().expect("cache lock");
-        let swept = self.swept.load(std::sync::atomic::Ordering::Relaxed);
+        self.changed.store(true, Ordering::Relaxed);
+        let swept = self.swept.load(Ordering::Relaxed);
         if now.saturating_sub(swept) >= SWEEP_EVERY_MS {
-            self.swept.store(now, std::sync::atomic::Ordering::Relaxed);
+            self.swept.store(now, Ordering::Relaxed);
             for g in groups.values_mut() {
                 g.retain(|_, (_, e)| *e > now);
             }
@@ -113,6 +122,7 @@ impl Memory {
 
     pub(super) fn forget(&self, group: &str, field: Option<&str>) {
         let mut groups = self.groups.lock().expect("cache lock");
+        self.changed.store(true, Ordering::Relaxed);
         match field {
             Some(f) => {
                 if let Some(g) = groups.get_mut(group) {
@@ -175,6 +185,11 @@ mod tests {
         assert!(c.get("t/r1", "b:x", 0).is_none());
         assert!(c.get("t/r2", "b:y", 0).is_some());
         assert!(c.get("t/r4", "b:z", 0).is_some());
+
+        // A run that only read (a no-op) writes nothing back.
+        std::fs::remove_file(&path).unwrap();
+        c.save().unwrap();
+        assert!(!path.exists(), "an unchanged cache was written");
 
         // Writes sweep expired entries out, once a minute at most.
         let m = Memory::default();
