@@ -179,6 +179,9 @@ impl Template {
                 "the first stage must have scope `execution`: it lists the artifacts".into(),
             ));
         }
+        catalog
+            .preload(raw.stages.iter().map(|s| s.function.as_str()))
+            .await;
         let mut stages = Vec::with_capacity(raw.stages.len());
         for (i, s) in raw.stages.into_iter().enumerate() {
             let here = |field: &str| vec![key("stages"), Seg::Index(i), key(field)];

@@ -142,6 +142,13 @@ impl Catalog {
         &self.runtime
     }
 
+    /// Loads several functions at once, so that a template's validation
+    /// waits for the slowest of them rather than for their sum. Failures are
+    /// left for [`Self::get`] to report, in the caller's order.
+    pub async fn preload<'r>(&self, references: impl IntoIterator<Item = &'r str>) {
+        futures::future::join_all(references.into_iter().map(|r| self.get(r))).await;
+    }
+
     /// The function for `name@version`, loading it on first use. Versions
     /// are immutable, so a loaded function is kept.
     pub async fn get(&self, reference: &str) -> Result<Arc<Function>, CatalogError> {

@@ -134,7 +134,15 @@ impl Runtime {
     /// is, and caches that answer; later starts read the answer and link the
     /// code when the function first runs.
     pub async fn load(&self, reference: &str, bytes: &[u8]) -> Result<Function, LoadError> {
-        let digest = crate::transfer::sha256_digest(bytes);
+        let shared: Arc<[u8]> = bytes.into();
+        // Hashed on the blocking pool: functions loaded together (a
+        // template's) hash in parallel, and the async threads stay free.
+        let digest = {
+            let bytes = shared.clone();
+            tokio::task::spawn_blocking(move || crate::transfer::sha256_digest(&bytes))
+                .await
+                .map_err(|e| LoadError::NotAComponent(e.to_string()))?
+        };
         let dir = self.config.cache_dir.as_deref();
         let known = dir.and_then(|d| engine::read_meta(&self.engine, d, &digest));
         let (info, imports, exports, pre) = match known {
@@ -171,7 +179,7 @@ impl Runtime {
             info,
             imports,
             exports,
-            bytes: Mutex::new(pre.is_none().then(|| bytes.into())),
+            bytes: Mutex::new(pre.is_none().then_some(shared)),
             pre: tokio::sync::OnceCell::new_with(pre),
         })
     }
