@@ -421,7 +421,6 @@ impl Runner {
             lines: std::sync::Mutex::new(Vec::new()),
         });
         // The same capabilities serve every attempt.
-        // The same capabilities serve every attempt.
         let caps = Arc::new(Capabilities {
             transfer: Some(call.transfer.clone()),
             notify_urls: stage
