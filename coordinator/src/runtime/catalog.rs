@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 use super::{Function, LoadError, Runtime};
 
@@ -101,7 +101,9 @@ impl FunctionSource for DirSource {
 pub struct Catalog {
     runtime: Arc<Runtime>,
     source: Arc<dyn FunctionSource>,
-    loaded: Mutex<HashMap<String, Arc<Function>>>,
+    /// One cell per reference asked for, so that concurrent asks (a
+    /// template's stages, executions starting together) load it once.
+    loaded: Mutex<HashMap<String, Arc<OnceCell<Arc<Function>>>>>,
 }
 
 impl Catalog {
@@ -150,12 +152,37 @@ impl Catalog {
     }
 
     /// The function for `name@version`, loading it on first use. Versions
-    /// are immutable, so a loaded function is kept.
+    /// are immutable, so a loaded function is kept; a failure is not, and
+    /// the next ask tries again.
     pub async fn get(&self, reference: &str) -> Result<Arc<Function>, CatalogError> {
         let (name, version) = split_reference(reference)?;
-        if let Some(f) = self.loaded.lock().await.get(reference) {
-            return Ok(f.clone());
+        let cell = self
+            .loaded
+            .lock()
+            .expect("catalog lock")
+            .entry(reference.to_string())
+            .or_default()
+            .clone();
+        let loaded = cell
+            .get_or_try_init(|| self.load(reference, name, version))
+            .await
+            .cloned();
+        if loaded.is_err() {
+            // Unknown references must not pile up as empty cells.
+            let mut cells = self.loaded.lock().expect("catalog lock");
+            if cells.get(reference).is_some_and(|c| !c.initialized()) {
+                cells.remove(reference);
+            }
         }
+        loaded
+    }
+
+    async fn load(
+        &self,
+        reference: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Arc<Function>, CatalogError> {
         let bytes = self
             .source
             .fetch(name, version)
@@ -168,20 +195,15 @@ impl Catalog {
                 reference: reference.to_string(),
                 searched: self.source.describe(),
             })?;
-        let f = Arc::new(
-            self.runtime
-                .load(reference, &bytes)
-                .await
-                .map_err(|source| CatalogError::Load {
-                    reference: reference.to_string(),
-                    source,
-                })?,
-        );
-        self.loaded
-            .lock()
+        let function = self
+            .runtime
+            .load(reference, &bytes)
             .await
-            .insert(reference.to_string(), f.clone());
-        Ok(f)
+            .map_err(|source| CatalogError::Load {
+                reference: reference.to_string(),
+                source,
+            })?;
+        Ok(Arc::new(function))
     }
 }
 
@@ -195,5 +217,76 @@ pub fn split_reference(reference: &str) -> Result<(&str, &str), CatalogError> {
         _ => Err(CatalogError::BadReference {
             reference: reference.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::runtime::RuntimeConfig;
+
+    /// The components `functions/build` installs, counting the fetches.
+    struct Counting {
+        dir: DirSource,
+        fetches: AtomicUsize,
+    }
+
+    impl FunctionSource for Counting {
+        fn fetch<'a>(
+            &'a self,
+            name: &'a str,
+            version: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            self.dir.fetch(name, version)
+        }
+
+        fn describe(&self) -> String {
+            self.dir.describe()
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_asks_load_a_function_once_and_failures_are_not_kept() {
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/functions"));
+        let reference = "oci-push-prepare@0.2.0";
+        assert!(
+            dir.join(format!("{reference}.wasm")).is_file(),
+            "{} has no {reference}: run functions/build",
+            dir.display()
+        );
+        let source = Arc::new(Counting {
+            dir: DirSource { dirs: vec![dir] },
+            fetches: AtomicUsize::new(0),
+        });
+        let cache = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(cache.path().to_path_buf()),
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let catalog = Catalog::with_source(Arc::new(runtime), source.clone());
+
+        let (a, b, c) = tokio::join!(
+            catalog.get(reference),
+            catalog.get(reference),
+            catalog.get(reference)
+        );
+        let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+        assert!(Arc::ptr_eq(&a, &b) && Arc::ptr_eq(&a, &c));
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+
+        for _ in 0..2 {
+            let e = catalog.get("no-such@1.0.0").await.unwrap_err();
+            assert!(matches!(e, CatalogError::Unknown { .. }), "{e}");
+        }
+        assert_eq!(
+            source.fetches.load(Ordering::SeqCst),
+            3,
+            "a failure was kept"
+        );
+        assert_eq!(catalog.loaded.lock().unwrap().len(), 1);
     }
 }
