@@ -129,6 +129,7 @@ both!(
     stop,
     recover,
     tasks_and_reports,
+    ticks,
 );
 
 async fn count(store: &Store, table: &str) -> i64 {
@@ -166,7 +167,7 @@ fn policy(name: &str, src: i64, dest: i64, single: bool) -> Policy {
             decoration: Some("matches".into()),
         }],
         trigger: Trigger {
-            kind: "scheduled".into(),
+            kind: TriggerKind::Scheduled,
             trigger_settings: TriggerSettings {
                 cron: Some("0 0 * * * *".into()),
             },
@@ -181,6 +182,7 @@ fn policy(name: &str, src: i64, dest: i64, single: bool) -> Policy {
         template: "oci-to-oci".into(),
         creation_time: 0,
         update_time: 0,
+        next_fire_time: None,
     }
 }
 
@@ -438,15 +440,12 @@ async fn policies(store: Store) {
     changed.name = "p1-renamed".into();
     changed.enabled = false;
     changed.filters.clear();
-    changed.trigger = Trigger {
-        kind: "manual".into(),
-        trigger_settings: TriggerSettings::default(),
-    };
+    changed.trigger = Trigger::manual();
     let u = store.update_policy(p.id, &changed).await.unwrap();
     assert_eq!(u.name, "p1-renamed");
     assert!(!u.enabled);
     assert!(u.filters.is_empty());
-    assert_eq!(u.trigger.kind, "manual");
+    assert_eq!(u.trigger.kind, TriggerKind::Manual);
     assert_eq!(u.creation_time, p.creation_time);
     changed.name = "p2".into();
     let err = store.update_policy(p.id, &changed).await.unwrap_err();
@@ -461,7 +460,10 @@ async fn policies(store: Store) {
     ));
 
     // A policy with an active execution cannot go; a finished one can.
-    let e = store.start_execution(&u, "manual", None).await.unwrap();
+    let e = store
+        .start_execution(&u, NewExecution::new(ExecTrigger::Manual))
+        .await
+        .unwrap();
     let err = store.delete_policy(p.id).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
     store
@@ -498,7 +500,12 @@ async fn start_many(store: &Store, p: &Policy, n: usize) -> Vec<Execution> {
         .map(|_| {
             let store = store.clone();
             let p = p.clone();
-            tokio::spawn(async move { store.start_execution(&p, "manual", None).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .start_execution(&p, NewExecution::new(ExecTrigger::Manual))
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut out = Vec::new();
@@ -550,7 +557,10 @@ async fn single_active_race(store: Store) {
         .unwrap()
         .unwrap();
     assert_eq!(claimed.id, active.id);
-    let e = store.start_execution(&p, "manual", None).await.unwrap();
+    let e = store
+        .start_execution(&p, NewExecution::new(ExecTrigger::Manual))
+        .await
+        .unwrap();
     assert_eq!(e.status, ExecStatus::Skipped);
     store
         .finish_execution(
@@ -563,11 +573,11 @@ async fn single_active_race(store: Store) {
         .await
         .unwrap();
     let retry = store
-        .start_execution(&p, "retry", Some(active.id))
+        .start_execution(&p, NewExecution::retry(active.id))
         .await
         .unwrap();
     assert_eq!(retry.status, ExecStatus::Pending);
-    assert_eq!(retry.trigger, "retry");
+    assert_eq!(retry.trigger, ExecTrigger::Retry);
     assert_eq!(retry.retry_of, Some(active.id));
     assert_eq!(
         store.get_execution(retry.id).await.unwrap().retry_of,
@@ -669,14 +679,20 @@ async fn claims(store: Store) {
 
 async fn stop(store: Store) {
     let p = setup(&store, false).await;
-    let first = store.start_execution(&p, "manual", None).await.unwrap();
+    let first = store
+        .start_execution(&p, NewExecution::new(ExecTrigger::Manual))
+        .await
+        .unwrap();
     let running = store
         .claim_pending("c1", Duration::from_secs(60))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(running.id, first.id);
-    let pending = store.start_execution(&p, "manual", None).await.unwrap();
+    let pending = store
+        .start_execution(&p, NewExecution::new(ExecTrigger::Manual))
+        .await
+        .unwrap();
 
     let stopped = store.request_stop(pending.id).await.unwrap();
     assert_eq!(stopped.status, ExecStatus::Stopped);
@@ -697,7 +713,10 @@ async fn stop(store: Store) {
     assert!(r.end_time.is_none());
     assert!(store.stop_requested(running.id).await.unwrap());
 
-    let done = store.start_execution(&p, "manual", None).await.unwrap();
+    let done = store
+        .start_execution(&p, NewExecution::new(ExecTrigger::Manual))
+        .await
+        .unwrap();
     store
         .finish_execution(
             done.id,
@@ -735,7 +754,10 @@ fn new_task(repo: &str, status: &str) -> NewTask {
 
 async fn recover(store: Store) {
     let p = setup(&store, true).await;
-    let e = store.start_execution(&p, "manual", None).await.unwrap();
+    let e = store
+        .start_execution(&p, NewExecution::new(ExecTrigger::Manual))
+        .await
+        .unwrap();
     let claimed = store
         .claim_pending("node-a", Duration::from_millis(0))
         .await
@@ -778,7 +800,10 @@ async fn recover(store: Store) {
         ))
         .await
         .unwrap();
-    let healthy = store.start_execution(&other, "manual", None).await.unwrap();
+    let healthy = store
+        .start_execution(&other, NewExecution::new(ExecTrigger::Manual))
+        .await
+        .unwrap();
     store
         .claim_pending("node-b", Duration::from_secs(600))
         .await
@@ -825,7 +850,7 @@ async fn recover(store: Store) {
     );
     // The single-active slot is free again.
     let next = store
-        .start_execution(&p, "retry", Some(e.id))
+        .start_execution(&p, NewExecution::retry(e.id))
         .await
         .unwrap();
     assert_eq!(next.status, ExecStatus::Pending);
@@ -835,7 +860,12 @@ async fn tasks_and_reports(store: Store) {
     let p = setup(&store, false).await;
     let mut all = Vec::new();
     for _ in 0..5 {
-        all.push(store.start_execution(&p, "scheduled", None).await.unwrap());
+        all.push(
+            store
+                .start_execution(&p, NewExecution::new(ExecTrigger::Scheduled))
+                .await
+                .unwrap(),
+        );
     }
     let (page1, total) = store.list_executions(p.id, 1, 2).await.unwrap();
     assert_eq!(total, 5);
@@ -946,7 +976,7 @@ async fn tasks_and_reports(store: Store) {
     assert_eq!(got.status_text, "1 task failed");
     assert_eq!((got.failed, got.in_progress), (1, 0));
     assert!(got.end_time.is_some());
-    assert_eq!(got.trigger, "scheduled");
+    assert_eq!(got.trigger, ExecTrigger::Scheduled);
     assert_eq!(store.execution_report(e.id).await.unwrap(), report);
     for err in [
         store.set_counts(999, counts).await.unwrap_err(),
@@ -959,4 +989,109 @@ async fn tasks_and_reports(store: Store) {
     ] {
         assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
     }
+}
+
+/// Scheduled ticks: each fires once however many fire it at once, a
+/// single-active policy with a run in progress records the tick `skipped`,
+/// a disabled policy does not fire, and an edit keeps or moves the tick.
+async fn ticks(store: Store) {
+    let a = store.create_registry(new_registry("src")).await.unwrap();
+    let b = store.create_registry(new_registry("dst")).await.unwrap();
+    let mut input = policy("p", a.id, b.id, true);
+    let t0 = 1_900_000_000_000;
+    input.next_fire_time = Some(t0);
+    let p = store.create_policy(&input).await.unwrap();
+    assert_eq!(p.next_fire_time, Some(t0));
+    assert!(store.due_ticks(t0 - 1).await.unwrap().is_empty());
+    assert_eq!(store.due_ticks(t0).await.unwrap(), [(p.id, t0)]);
+    assert_eq!(store.next_tick().await.unwrap(), Some(t0));
+
+    // Sixteen coordinators fire the same tick: one execution.
+    let fired: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.fire_tick(p.id, t0, Some(t0 + 1000)).await.unwrap() })
+        })
+        .collect();
+    let mut started = Vec::new();
+    for f in fired {
+        started.extend(f.await.unwrap());
+    }
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0].trigger, ExecTrigger::Scheduled);
+    assert_eq!(started[0].tick_time, Some(t0));
+    assert_eq!(started[0].status, ExecStatus::Pending);
+    assert_eq!(
+        store.get_policy(p.id).await.unwrap().next_fire_time,
+        Some(t0 + 1000)
+    );
+    assert!(store.due_ticks(t0 + 999).await.unwrap().is_empty());
+
+    // The next tick while that run is active: recorded skipped.
+    let skipped = store
+        .fire_tick(p.id, t0 + 1000, Some(t0 + 2000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(skipped.status, ExecStatus::Skipped);
+    assert_eq!(
+        skipped.status_text,
+        format!(
+            "Execution skipped: active replication still in progress (execution {})",
+            started[0].id
+        )
+    );
+    assert_eq!(skipped.trigger, ExecTrigger::Scheduled);
+    assert_eq!(skipped.tick_time, Some(t0 + 1000));
+
+    // An edit that leaves trigger and enabled alone keeps the tick; a new
+    // cron takes the tick it brings.
+    let mut edit = input.clone();
+    edit.description = "edited".into();
+    edit.next_fire_time = Some(t0 + 5555);
+    assert_eq!(
+        store
+            .update_policy(p.id, &edit)
+            .await
+            .unwrap()
+            .next_fire_time,
+        Some(t0 + 2000)
+    );
+    edit.trigger.trigger_settings.cron = Some("*/5 * * * * *".into());
+    assert_eq!(
+        store
+            .update_policy(p.id, &edit)
+            .await
+            .unwrap()
+            .next_fire_time,
+        Some(t0 + 5555)
+    );
+    // Disabled: no tick, and a stale one does not fire.
+    edit.enabled = false;
+    edit.next_fire_time = None;
+    assert_eq!(
+        store
+            .update_policy(p.id, &edit)
+            .await
+            .unwrap()
+            .next_fire_time,
+        None
+    );
+    assert!(store.due_ticks(i64::MAX).await.unwrap().is_empty());
+    assert_eq!(store.next_tick().await.unwrap(), None);
+    assert!(
+        store
+            .fire_tick(p.id, t0 + 5555, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!store.arm_tick(p.id, t0).await.unwrap());
+    // Enabled again without a tick (as a policy stored before ticks were
+    // kept): armed once.
+    edit.enabled = true;
+    store.update_policy(p.id, &edit).await.unwrap();
+    assert!(store.arm_tick(p.id, t0 + 7000).await.unwrap());
+    assert!(!store.arm_tick(p.id, t0 + 8000).await.unwrap());
+    assert_eq!(store.next_tick().await.unwrap(), Some(t0 + 7000));
 }

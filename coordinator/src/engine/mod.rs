@@ -4,9 +4,11 @@ mod locate;
 pub mod policy;
 pub mod report;
 pub mod runner;
+pub mod schedule;
 pub mod template;
 
 pub use policy::Policy;
 pub use report::{ExecutionReport, ExecutionStatus, Outcome, StageRecord, TaskReport, TaskStatus};
 pub use runner::{NoRecorder, Progress, Recorder, RunContext, Runner, Seed};
+pub use schedule::Schedule;
 pub use template::{Scope, Stage, Template, TemplateError, When};

@@ -10,6 +10,7 @@ mod executor;
 mod files;
 mod functions;
 mod resolve;
+mod scheduler;
 mod secrets;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 
 pub use config::ServeArgs;
 pub use executor::Executor;
+pub use scheduler::Scheduler;
 pub use secrets::Sealer;
 
 use crate::engine::Runner;
@@ -34,6 +36,8 @@ pub struct App {
     /// Functions by `name@version`: uploaded ones from the store.
     pub catalog: Arc<Catalog>,
     pub executor: Arc<Executor>,
+    /// Fires scheduled policies.
+    pub scheduler: Arc<Scheduler>,
     /// Largest function upload accepted.
     pub max_upload_bytes: usize,
 }
@@ -79,6 +83,7 @@ pub async fn build(settings: &config::Settings) -> anyhow::Result<Arc<App>> {
         runtime,
         catalog,
         executor,
+        scheduler: Arc::new(Scheduler::default()),
         max_upload_bytes: settings.max_upload_bytes,
     });
     Ok(app)
@@ -92,11 +97,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let exec = app.executor.clone().start(app.clone());
+    let schedules = app.scheduler.clone().start(app.clone());
     let router = api::router(app.clone(), token);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
     exec.abort();
+    schedules.abort();
     Ok(())
 }
 

@@ -3,19 +3,22 @@
 
 use std::time::Duration;
 
+use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Backend, ExecCounts, ExecStatus, Execution, Millis, Policy, Store, StoreError, b2i, get_json,
-    is_unique_violation, now_ms, to_json,
+    Backend, ExecCounts, ExecStatus, ExecTrigger, Execution, Millis, NewExecution, Policy, Store,
+    StoreError, b2i, get_json, now_ms, to_json,
 };
 
 pub(crate) const COLS: &str = "id, policy_id, status, status_text, trigger_type, start_time, \
-                               end_time, total, succeed, failed, in_progress, stopped, bytes, retry_of";
+                               end_time, total, succeed, failed, in_progress, stopped, bytes, retry_of, \
+                               tick_at";
 
 fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
     let status: String = row.try_get("status")?;
+    let trigger: String = row.try_get("trigger_type")?;
     Ok(Execution {
         id: row.try_get("id")?,
         policy_id: row.try_get("policy_id")?,
@@ -24,7 +27,10 @@ fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
             source: format!("unknown execution status {status:?}").into(),
         })?,
         status_text: row.try_get("status_text")?,
-        trigger: row.try_get("trigger_type")?,
+        trigger: ExecTrigger::parse(&trigger).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "trigger_type".into(),
+            source: format!("unknown execution trigger {trigger:?}").into(),
+        })?,
         start_time: row.try_get("start_time")?,
         end_time: row.try_get("end_time")?,
         total: row.try_get("total")?,
@@ -34,7 +40,83 @@ fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
         stopped: row.try_get("stopped")?,
         bytes: row.try_get("bytes")?,
         retry_of: row.try_get("retry_of")?,
+        tick_time: row.try_get("tick_at")?,
     })
+}
+
+/// Inserts an execution of `policy` on `conn` (a transaction's, or a pool
+/// connection): `pending`, or `skipped` when the policy is single-active and
+/// another execution of it is pending or running. `ON CONFLICT DO NOTHING`
+/// lets the partial unique index decide without an error, so this works
+/// inside a larger transaction on both databases.
+pub(crate) async fn insert_execution(
+    conn: &mut AnyConnection,
+    policy: &Policy,
+    new: NewExecution,
+) -> Result<Execution, StoreError> {
+    let single = policy.single_active_replication;
+    let now = now_ms();
+    let sql = format!(
+        "INSERT INTO executions (policy_id, status, status_text, trigger_type, \
+         single_active, retry_of, tick_at, start_time, end_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING {COLS}"
+    );
+    let pending = sqlx::query(&sql)
+        .bind(policy.id)
+        .bind(ExecStatus::Pending.as_str())
+        .bind("")
+        .bind(new.trigger.as_str())
+        .bind(b2i(single))
+        .bind(new.retry_of)
+        .bind(new.tick_time)
+        .bind(now)
+        .bind(None::<i64>)
+        .fetch_optional(&mut *conn)
+        .await;
+    match pending {
+        Ok(Some(row)) => return Ok(from_row(&row)?),
+        Ok(None) => {}
+        Err(e) if super::is_foreign_key_violation(&e) => {
+            return Err(StoreError::not_found(format!("policy {}", policy.id)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let active: Option<i64> = sqlx::query(
+        "SELECT id FROM executions WHERE policy_id = $1 AND single_active = 1 \
+         AND status IN ('pending', 'running') ORDER BY id LIMIT 1",
+    )
+    .bind(policy.id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| r.try_get("id"))
+    .transpose()?;
+    let text = match active {
+        Some(id) => {
+            format!("Execution skipped: active replication still in progress (execution {id})")
+        }
+        None => "Execution skipped: active replication still in progress \
+                 (it ended just now)"
+            .to_string(),
+    };
+    tracing::debug!(policy = policy.id, "single active replication: {text}");
+    let skipped = format!(
+        "INSERT INTO executions (policy_id, status, status_text, trigger_type, \
+         single_active, retry_of, tick_at, start_time, end_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLS}"
+    );
+    let row = sqlx::query(&skipped)
+        .bind(policy.id)
+        .bind(ExecStatus::Skipped.as_str())
+        .bind(text)
+        .bind(new.trigger.as_str())
+        .bind(b2i(single))
+        .bind(new.retry_of)
+        .bind(new.tick_time)
+        .bind(now)
+        .bind(Some(now_ms()))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(from_row(&row)?)
 }
 
 fn lease_ms(lease: Duration) -> i64 {
@@ -50,65 +132,10 @@ impl Store {
     pub async fn start_execution(
         &self,
         policy: &Policy,
-        trigger: &str,
-        retry_of: Option<i64>,
+        new: NewExecution,
     ) -> Result<Execution, StoreError> {
-        let sql = format!(
-            "INSERT INTO executions (policy_id, status, status_text, trigger_type, \
-             single_active, retry_of, start_time, end_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLS}"
-        );
-        let single = policy.single_active_replication;
-        let now = now_ms();
-        let pending = sqlx::query(&sql)
-            .bind(policy.id)
-            .bind(ExecStatus::Pending.as_str())
-            .bind("")
-            .bind(trigger)
-            .bind(b2i(single))
-            .bind(retry_of)
-            .bind(now)
-            .bind(None::<i64>)
-            .fetch_one(&self.pool)
-            .await;
-        let err = match pending {
-            Ok(row) => return Ok(from_row(&row)?),
-            Err(e) if single && is_unique_violation(&e) => e,
-            Err(e) if super::is_foreign_key_violation(&e) => {
-                return Err(StoreError::not_found(format!("policy {}", policy.id)));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        tracing::debug!(policy = policy.id, "single active replication: {err}");
-        let active: Option<i64> = sqlx::query(
-            "SELECT id FROM executions WHERE policy_id = $1 AND single_active = 1 \
-             AND status IN ('pending', 'running') ORDER BY id LIMIT 1",
-        )
-        .bind(policy.id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| r.try_get("id"))
-        .transpose()?;
-        let text = match active {
-            Some(id) => {
-                format!("Execution skipped: active replication still in progress (execution {id})")
-            }
-            None => "Execution skipped: active replication still in progress \
-                     (it ended just now)"
-                .to_string(),
-        };
-        let row = sqlx::query(&sql)
-            .bind(policy.id)
-            .bind(ExecStatus::Skipped.as_str())
-            .bind(text)
-            .bind(trigger)
-            .bind(b2i(single))
-            .bind(retry_of)
-            .bind(now)
-            .bind(Some(now_ms()))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(from_row(&row)?)
+        let mut conn = self.pool.acquire().await?;
+        insert_execution(&mut conn, policy, new).await
     }
 
     /// Takes the oldest pending execution for `coordinator`: it becomes

@@ -102,13 +102,73 @@ pub struct TriggerSettings {
     pub cron: Option<String>,
 }
 
+/// What starts a policy's executions.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// Only by hand (API, CLI).
+    Manual,
+    /// At each tick of `trigger_settings.cron` (UTC).
+    Scheduled,
+    /// By the source registry's push and delete notifications.
+    EventBased,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Trigger {
-    /// `manual` | `scheduled` | `event_based`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: TriggerKind,
     #[serde(default)]
     pub trigger_settings: TriggerSettings,
+}
+
+impl Trigger {
+    pub fn manual() -> Self {
+        Self {
+            kind: TriggerKind::Manual,
+            trigger_settings: TriggerSettings::default(),
+        }
+    }
+
+    /// The cron expression of a scheduled trigger.
+    pub fn cron(&self) -> Option<&str> {
+        match self.kind {
+            TriggerKind::Scheduled => self.trigger_settings.cron.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Why an execution started.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecTrigger {
+    Manual,
+    Scheduled,
+    EventBased,
+    /// A re-run of another execution's failed tasks.
+    Retry,
+}
+
+impl ExecTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Scheduled => "scheduled",
+            Self::EventBased => "event_based",
+            Self::Retry => "retry",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "manual" => Self::Manual,
+            "scheduled" => Self::Scheduled,
+            "event_based" => Self::EventBased,
+            "retry" => Self::Retry,
+            _ => return None,
+        })
+    }
 }
 
 /// A replication policy, Harbor's fields plus Ferry's `template` and
@@ -139,6 +199,11 @@ pub struct Policy {
     pub creation_time: Millis,
     #[schema(value_type = i64, format = Int64)]
     pub update_time: Millis,
+    /// When a scheduled, enabled policy fires next (epoch milliseconds,
+    /// UTC); null otherwise. Read-only.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>, format = Int64, read_only)]
+    pub next_fire_time: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -188,8 +253,7 @@ pub struct Execution {
     pub policy_id: i64,
     pub status: ExecStatus,
     pub status_text: String,
-    /// `manual` | `scheduled` | `event_based` | `retry`.
-    pub trigger: String,
+    pub trigger: ExecTrigger,
     #[schema(value_type = i64, format = Int64)]
     pub start_time: Millis,
     #[schema(value_type = Option<i64>, format = Int64)]
@@ -203,6 +267,38 @@ pub struct Execution {
     /// The execution whose failed tasks this one re-runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<i64>,
+    /// The scheduled tick this execution fired for (epoch milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>, format = Int64)]
+    pub tick_time: Option<Millis>,
+}
+
+/// How an execution comes to be (`Store::start_execution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewExecution {
+    pub trigger: ExecTrigger,
+    /// The execution whose failed tasks this one re-runs.
+    pub retry_of: Option<i64>,
+    /// The scheduled tick it fires for.
+    pub tick_time: Option<Millis>,
+}
+
+impl NewExecution {
+    pub fn new(trigger: ExecTrigger) -> Self {
+        Self {
+            trigger,
+            retry_of: None,
+            tick_time: None,
+        }
+    }
+
+    /// A re-run of execution `of`'s failed tasks.
+    pub fn retry(of: i64) -> Self {
+        Self {
+            retry_of: Some(of),
+            ..Self::new(ExecTrigger::Retry)
+        }
+    }
 }
 
 /// One artifact's task within an execution.

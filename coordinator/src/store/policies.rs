@@ -3,15 +3,16 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::executions::insert_execution;
 use super::{
-    Policy, RegistryRef, Store, StoreError, b2i, get_bool, get_json, is_foreign_key_violation,
-    is_unique_violation, now_ms, to_json,
+    ExecTrigger, Execution, Millis, NewExecution, Policy, RegistryRef, Store, StoreError, b2i,
+    get_bool, get_json, is_foreign_key_violation, is_unique_violation, now_ms, to_json,
 };
 
 const COLS: &str = "id, name, description, src_registry_id, dest_registry_id, dest_namespace, \
                     dest_namespace_replace_count, filters, trigger_json, replicate_deletion, \
                     override_existing, enabled, speed, copy_by_chunk, chunk_size, \
-                    single_active_replication, template, creation_time, update_time";
+                    single_active_replication, template, creation_time, update_time, next_fire_at";
 
 fn from_row(row: &AnyRow) -> Result<Policy, sqlx::Error> {
     let replace_count: i64 = row.try_get("dest_namespace_replace_count")?;
@@ -39,6 +40,7 @@ fn from_row(row: &AnyRow) -> Result<Policy, sqlx::Error> {
         template: row.try_get("template")?,
         creation_time: row.try_get("creation_time")?,
         update_time: row.try_get("update_time")?,
+        next_fire_time: row.try_get("next_fire_at")?,
     })
 }
 
@@ -81,12 +83,13 @@ impl Store {
             "INSERT INTO policies (name, description, src_registry_id, dest_registry_id, \
              dest_namespace, dest_namespace_replace_count, filters, trigger_json, \
              replicate_deletion, override_existing, enabled, speed, copy_by_chunk, chunk_size, \
-             single_active_replication, template, creation_time, update_time) \
+             single_active_replication, template, creation_time, update_time, next_fire_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $17) RETURNING {COLS}"
+             $17, $17, $18) RETURNING {COLS}"
         );
         let result = bind_fields(sqlx::query(&sql), p)?
             .bind(now)
+            .bind(p.next_fire_time)
             .fetch_one(&self.pool)
             .await;
         match result {
@@ -97,6 +100,9 @@ impl Store {
 
     /// Replaces policy `id`'s fields with `p`'s (its `id` and times are
     /// ignored). Executions already started keep the settings they copied.
+    /// The next tick is `p.next_fire_time` when the trigger or `enabled`
+    /// changed (a new cron reschedules at once); otherwise the stored one
+    /// stays, so an unrelated edit never drops a tick that is due.
     pub async fn update_policy(&self, id: i64, p: &Policy) -> Result<Policy, StoreError> {
         Self::check_policy(p)?;
         let sql = format!(
@@ -105,10 +111,13 @@ impl Store {
              filters = $8, trigger_json = $9, replicate_deletion = $10, \
              override_existing = $11, enabled = $12, speed = $13, copy_by_chunk = $14, \
              chunk_size = $15, single_active_replication = $16, template = $17, \
-             update_time = $18 WHERE id = $1 RETURNING {COLS}"
+             update_time = $18, next_fire_at = CASE WHEN trigger_json = $9 AND enabled = $12 \
+             AND next_fire_at IS NOT NULL THEN next_fire_at ELSE $19 END \
+             WHERE id = $1 RETURNING {COLS}"
         );
         let result = bind_fields(sqlx::query(&sql).bind(id), p)?
             .bind(now_ms())
+            .bind(p.next_fire_time)
             .fetch_optional(&self.pool)
             .await;
         match result {
@@ -167,6 +176,84 @@ impl Store {
             "policy {id} has an execution in progress: stop it (or wait for it to end), \
              then delete the policy"
         )))
+    }
+}
+
+impl Store {
+    /// Scheduled, enabled policies whose next tick is due at `now`, with
+    /// that tick.
+    pub async fn due_ticks(&self, now: Millis) -> Result<Vec<(i64, Millis)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, next_fire_at FROM policies WHERE next_fire_at IS NOT NULL \
+             AND next_fire_at <= $1 AND enabled = 1 ORDER BY next_fire_at, id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("next_fire_at")?)))
+            .collect()
+    }
+
+    /// The earliest next tick of any scheduled, enabled policy.
+    pub async fn next_tick(&self) -> Result<Option<Millis>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_fire_at) AS t FROM policies \
+             WHERE next_fire_at IS NOT NULL AND enabled = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("t")?)
+    }
+
+    /// Fires policy `id`'s tick `due`: moves its next tick to `next` and
+    /// records a `scheduled` execution (or a `skipped` one, for a
+    /// single-active policy with a run in progress), in one transaction.
+    /// The move is conditional on the tick still being `due`, so of any
+    /// number of coordinators that saw it, exactly one fires it; the others
+    /// get `None`. A disabled policy does not fire.
+    pub async fn fire_tick(
+        &self,
+        id: i64,
+        due: Millis,
+        next: Option<Millis>,
+    ) -> Result<Option<Execution>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE policies SET next_fire_at = $3 \
+             WHERE id = $1 AND next_fire_at = $2 AND enabled = 1 RETURNING {COLS}"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(id)
+            .bind(due)
+            .bind(next)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let policy = from_row(&row)?;
+        let new = NewExecution {
+            tick_time: Some(due),
+            ..NewExecution::new(ExecTrigger::Scheduled)
+        };
+        let exec = insert_execution(&mut tx, &policy, new).await?;
+        tx.commit().await?;
+        Ok(Some(exec))
+    }
+
+    /// Sets policy `id`'s next tick where it has none (a policy stored
+    /// before ticks were kept); true when it was set here.
+    pub async fn arm_tick(&self, id: i64, next: Millis) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE policies SET next_fire_at = $2 \
+             WHERE id = $1 AND next_fire_at IS NULL AND enabled = 1",
+        )
+        .bind(id)
+        .bind(next)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 }
 

@@ -8,7 +8,10 @@ use clap::Subcommand;
 use serde_json::{Map, Value, json};
 
 use super::execution::{self, Execution};
-use super::{Ctx, Failure, Outcome, decode, find_by_name, names, print_json, read_input, table};
+use super::{
+    Ctx, Failure, Outcome, decode, find_by_name, names, print_json, read_input, table, time,
+};
+use crate::store::{Policy, TriggerKind};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -20,6 +23,11 @@ pub enum PolicyCommand {
     },
     /// List policies.
     List,
+    /// Show a policy: registries, filters, trigger and its next run.
+    Show {
+        /// The policy's name (or id).
+        name: String,
+    },
     /// Start an execution of a policy.
     Run {
         /// The policy's name (or id).
@@ -38,6 +46,7 @@ pub async fn run(ctx: Ctx, command: PolicyCommand) -> Outcome {
     match command {
         PolicyCommand::Apply { file } => apply(&ctx, file).await,
         PolicyCommand::List => list(&ctx).await,
+        PolicyCommand::Show { name } => show(&ctx, &name).await,
         PolicyCommand::Run {
             name,
             wait,
@@ -150,6 +159,9 @@ async fn list(ctx: &Ctx) -> Outcome {
                     None => trigger.to_string(),
                 },
                 text(p, "enabled"),
+                p.get("next_fire_time")
+                    .and_then(Value::as_i64)
+                    .map_or_else(|| "-".into(), time),
                 text(p, "template"),
             ]
         })
@@ -158,12 +170,97 @@ async fn list(ctx: &Ctx) -> Outcome {
         "{}",
         table(
             &[
-                "ID", "NAME", "SOURCE", "DEST", "TRIGGER", "ENABLED", "TEMPLATE"
+                "ID", "NAME", "SOURCE", "DEST", "TRIGGER", "ENABLED", "NEXT RUN", "TEMPLATE"
             ],
             &rows
         )
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn show(ctx: &Ctx, name: &str) -> Outcome {
+    let (_, json) = policy_id(ctx, name).await?;
+    if ctx.json() {
+        print_json(&json);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let policy: Policy = decode("policy", &json)?;
+    let registries = ctx.api.list_all(&["registries"]).await.unwrap_or_default();
+    outln!("{}", render_show(&policy, &registries));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ferry policy show`'s text.
+fn render_show(p: &Policy, registries: &[Value]) -> String {
+    use std::fmt::Write as _;
+    let registry = |id: i64| {
+        registries
+            .iter()
+            .find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
+            .and_then(|r| r.get("name").and_then(Value::as_str))
+            .map_or_else(|| format!("#{id}"), |n| format!("{n} (#{id})"))
+    };
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let mut out = String::new();
+    let _ = writeln!(out, "policy:      {} (id {})", p.name, p.id);
+    if !p.description.is_empty() {
+        let _ = writeln!(out, "description: {}", p.description);
+    }
+    let _ = writeln!(out, "source:      {}", registry(p.src_registry.id));
+    let _ = writeln!(out, "destination: {}", registry(p.dest_registry.id));
+    let namespace = match p.dest_namespace.as_str() {
+        "" => "(the source's paths)".to_string(),
+        ns => format!("{ns}/ (replace count {})", p.dest_namespace_replace_count),
+    };
+    let _ = writeln!(out, "namespace:   {namespace}");
+    if p.filters.is_empty() {
+        let _ = writeln!(out, "filters:     none (everything)");
+    }
+    for (i, f) in p.filters.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}{} {} {}",
+            if i == 0 {
+                "filters:     "
+            } else {
+                "             "
+            },
+            f.kind,
+            f.decoration.as_deref().unwrap_or("matches"),
+            f.value
+        );
+    }
+    let trigger = match (p.trigger.kind, p.trigger.cron()) {
+        (TriggerKind::Scheduled, Some(cron)) => format!("scheduled, cron {cron:?} (UTC)"),
+        (TriggerKind::Scheduled, None) => "scheduled (no cron)".into(),
+        (TriggerKind::Manual, _) => "manual".into(),
+        (TriggerKind::EventBased, _) => "event_based (the source's notifications)".into(),
+    };
+    let _ = writeln!(out, "trigger:     {trigger}");
+    if p.trigger.kind == TriggerKind::Scheduled {
+        let next = match p.next_fire_time {
+            Some(t) => time(t),
+            None if !p.enabled => "none: the policy is disabled".into(),
+            None => "none: the cron never matches again".into(),
+        };
+        let _ = writeln!(out, "next run:    {next}");
+    }
+    let _ = writeln!(out, "enabled:     {}", yes(p.enabled));
+    let _ = writeln!(
+        out,
+        "options:     override {}, replicate deletion {}, single active {}, chunked {}, speed {}",
+        yes(p.override_existing),
+        yes(p.replicate_deletion),
+        yes(p.single_active_replication),
+        yes(p.copy_by_chunk),
+        if p.speed > 0 {
+            format!("{} KB/s", p.speed)
+        } else {
+            "unlimited".into()
+        }
+    );
+    let _ = write!(out, "template:    {}", p.template);
+    out
 }
 
 /// The id and JSON of the policy called `name`; an all-digits argument that
@@ -405,6 +502,40 @@ template: oci-to-oci@2
         assert_eq!(body["single_active_replication"], json!(true));
         assert_eq!(body["template"], json!("oci-to-oci@2"));
         assert_eq!(body["description"], json!("mirror alpine"));
+    }
+
+    #[test]
+    fn show_gives_the_trigger_and_next_run() {
+        let mut p: Policy = serde_json::from_value(json!({
+            "id": 3, "name": "nightly", "description": "", "src_registry": {"id": 1},
+            "dest_registry": {"id": 2}, "dest_namespace": "copy",
+            "dest_namespace_replace_count": 0,
+            "filters": [{"type": "tag", "value": "*-rc*", "decoration": "excludes"}],
+            "trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 2 * * *"}},
+            "replicate_deletion": false, "override": true, "enabled": true, "speed": -1,
+            "copy_by_chunk": false, "chunk_size": 10485760, "single_active_replication": true,
+            "template": "oci-to-oci", "creation_time": 1, "update_time": 1,
+            "next_fire_time": 1_800_000_000_000i64,
+        }))
+        .unwrap();
+        let text = render_show(&p, &registries());
+        assert!(
+            text.contains("trigger:     scheduled, cron \"0 0 2 * * *\" (UTC)"),
+            "{text}"
+        );
+        assert!(text.contains("next run:    2027-01-15T08:00:00Z"), "{text}");
+        assert!(text.contains("source:      hub (#1)"), "{text}");
+        assert!(
+            text.contains("filters:     tag excludes \"*-rc*\""),
+            "{text}"
+        );
+        p.enabled = false;
+        p.next_fire_time = None;
+        let text = render_show(&p, &registries());
+        assert!(
+            text.contains("next run:    none: the policy is disabled"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::error::ErrorBody;
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
 use crate::server::App;
-use crate::store::{ExecStatus, Execution, Task};
+use crate::store::{ExecStatus, ExecTrigger, Execution, NewExecution, Task};
 
 pub fn routes() -> Router<std::sync::Arc<App>> {
     Router::new()
@@ -46,7 +46,10 @@ async fn start(
             policy.name
         )));
     }
-    let exec = state.store.start_execution(&policy, "manual", None).await?;
+    let exec = state
+        .store
+        .start_execution(&policy, NewExecution::new(ExecTrigger::Manual))
+        .await?;
     state.executor.wake();
     Ok((StatusCode::CREATED, axum::Json(exec)))
 }
@@ -178,7 +181,7 @@ async fn retry(
     let policy = state.store.get_policy(exec.policy_id).await?;
     let new = state
         .store
-        .start_execution(&policy, "retry", Some(id))
+        .start_execution(&policy, NewExecution::retry(id))
         .await?;
     state.executor.wake();
     Ok((StatusCode::CREATED, axum::Json(new)))

@@ -1,8 +1,6 @@
 //! `/policies`: what to replicate, from where to where, when, and with
 //! which template. Harbor's fields and defaults.
 
-use std::str::FromStr as _;
-
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -10,8 +8,9 @@ use serde::Deserialize;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
+use crate::engine::Schedule;
 use crate::server::{App, resolve};
-use crate::store::{Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerSettings};
+use crate::store::{Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerKind};
 
 pub fn routes() -> Router<std::sync::Arc<App>> {
     Router::new()
@@ -38,10 +37,7 @@ fn oci_to_oci() -> String {
     "oci-to-oci".into()
 }
 fn manual() -> Trigger {
-    Trigger {
-        kind: "manual".into(),
-        trigger_settings: TriggerSettings::default(),
-    }
+    Trigger::manual()
 }
 
 /// A policy as clients send it; omitted fields take Harbor's defaults.
@@ -101,6 +97,10 @@ pub struct PolicyInput {
     #[allow(dead_code)]
     #[schema(read_only)]
     update_time: Option<i64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    #[schema(read_only)]
+    next_fire_time: Option<i64>,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -132,32 +132,25 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
         ));
     }
     resolve::filters(&p.filters).map_err(|e| bad(format!("filters: {e}")))?;
-    match p.trigger.kind.as_str() {
-        "manual" => {}
-        "scheduled" => {
+    let schedule = match p.trigger.kind {
+        TriggerKind::Manual | TriggerKind::EventBased => None,
+        TriggerKind::Scheduled => {
             let spec = p.trigger.trigger_settings.cron.as_deref().unwrap_or("");
             if spec.trim().is_empty() {
                 return Err(bad(
                     "trigger.trigger_settings.cron: required for a scheduled trigger",
                 ));
             }
-            cron::Schedule::from_str(spec).map_err(|e| {
-                bad(format!(
-                    "trigger.trigger_settings.cron: {spec:?} is not a cron expression ({e}); use 6 fields with seconds, e.g. \"0 0 * * * *\""
-                ))
-            })?;
+            Some(
+                spec.parse::<Schedule>()
+                    .map_err(|e| bad(format!("trigger.trigger_settings.cron: {e}")))?,
+            )
         }
-        "event_based" if p.single_active_replication => {
-            return Err(bad(
-                "single_active_replication cannot be used with an event_based trigger: events would be skipped",
-            ));
-        }
-        "event_based" => {}
-        other => {
-            return Err(bad(format!(
-                "trigger.type: {other:?} is not manual, scheduled or event_based"
-            )));
-        }
+    };
+    if p.trigger.kind == TriggerKind::EventBased && p.single_active_replication {
+        return Err(bad(
+            "single_active_replication cannot be used with an event_based trigger: events would be skipped",
+        ));
     }
     if p.speed < -1 {
         return Err(bad("speed: KB/s, or -1 for unlimited"));
@@ -174,6 +167,9 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
             other => bad(format!("template: {other}")),
         })?;
     let now = crate::store::now_ms();
+    let next_fire_time = schedule
+        .filter(|_| p.enabled)
+        .and_then(|s| s.next_after(now));
     Ok(Policy {
         id: 0,
         name: p.name.trim().to_string(),
@@ -194,6 +190,7 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
         template: p.template,
         creation_time: now,
         update_time: now,
+        next_fire_time,
     })
 }
 
@@ -215,10 +212,9 @@ async fn create(
     ApiJson(input): ApiJson<PolicyInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Policy>)> {
     let p = validate(&state, input).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(state.store.create_policy(&p).await?),
-    ))
+    let created = state.store.create_policy(&p).await?;
+    state.scheduler.wake();
+    Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
 /// Lists the policies.
@@ -271,7 +267,9 @@ async fn update(
 ) -> ApiResult<axum::Json<Policy>> {
     state.store.get_policy(id).await?;
     let p = validate(&state, input).await?;
-    Ok(axum::Json(state.store.update_policy(id, &p).await?))
+    let updated = state.store.update_policy(id, &p).await?;
+    state.scheduler.wake();
+    Ok(axum::Json(updated))
 }
 
 /// Deletes a policy.

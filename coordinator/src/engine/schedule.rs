@@ -1,0 +1,154 @@
+//! Cron schedules of scheduled policies: Harbor's six fields (seconds
+//! first) or the classic five, in UTC, with Vixie cron's meanings (day of
+//! week 0-7, Sunday being 0 and 7; day of month and day of week together
+//! mean either).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+
+use crate::store::Millis;
+
+/// A parsed cron expression.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    text: String,
+    cron: Cron,
+}
+
+impl FromStr for Schedule {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let fields = text.split_whitespace().count();
+        if !(5..=6).contains(&fields) {
+            return Err(format!(
+                "{text:?} has {fields} field(s): a cron expression has 6 (second minute hour \
+                 day-of-month month day-of-week, e.g. \"0 0 2 * * *\") or the classic 5 \
+                 (minute first)"
+            ));
+        }
+        let cron = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .year(Year::Disallowed)
+            .build()
+            .parse(text)
+            .map_err(|e| format!("{text:?} is not a cron expression: {e}"))?;
+        Ok(Self {
+            text: text.to_string(),
+            cron,
+        })
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Schedule {
+    /// The first tick strictly after `after` (epoch milliseconds, UTC);
+    /// none when the expression never matches again.
+    pub fn next_after(&self, after: Millis) -> Option<Millis> {
+        let at = DateTime::<Utc>::from_timestamp_millis(after)?;
+        self.cron
+            .find_next_occurrence(&at, false)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    }
+
+    /// The next `n` ticks after `after`.
+    pub fn upcoming(&self, after: Millis, n: usize) -> Vec<Millis> {
+        let mut out = Vec::with_capacity(n);
+        let mut t = after;
+        while out.len() < n {
+            match self.next_after(t) {
+                Some(next) => {
+                    out.push(next);
+                    t = next;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(s: &str) -> Millis {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn six_fields_with_seconds_and_five_without() {
+        let every_10s: Schedule = "*/10 * * * * *".parse().unwrap();
+        assert_eq!(
+            every_10s.next_after(ms("2026-01-01T00:00:00Z")),
+            Some(ms("2026-01-01T00:00:10Z"))
+        );
+        // Strictly after: a tick at the given instant is not "next".
+        assert_eq!(
+            every_10s.next_after(ms("2026-01-01T00:00:10Z")),
+            Some(ms("2026-01-01T00:00:20Z"))
+        );
+        let hourly: Schedule = "30 * * * *".parse().unwrap();
+        assert_eq!(
+            hourly.next_after(ms("2026-01-01T10:31:00Z")),
+            Some(ms("2026-01-01T11:30:00Z"))
+        );
+        assert_eq!(
+            hourly.upcoming(ms("2026-01-01T10:00:00Z"), 3),
+            [
+                ms("2026-01-01T10:30:00Z"),
+                ms("2026-01-01T11:30:00Z"),
+                ms("2026-01-01T12:30:00Z")
+            ]
+        );
+    }
+
+    #[test]
+    fn weekdays_are_vixie_cron_and_times_utc() {
+        // 2026-01-01 is a Thursday. Day 1 is Monday, 0 and 7 Sunday.
+        let monday: Schedule = "0 0 9 * * 1".parse().unwrap();
+        assert_eq!(
+            monday.next_after(ms("2026-01-01T00:00:00Z")),
+            Some(ms("2026-01-05T09:00:00Z"))
+        );
+        for sunday in ["0 0 * * 0", "0 0 * * 7", "0 0 * * SUN"] {
+            let s: Schedule = sunday.parse().unwrap();
+            assert_eq!(
+                s.next_after(ms("2026-01-01T00:00:00Z")),
+                Some(ms("2026-01-04T00:00:00Z")),
+                "{sunday}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_expressions_say_why() {
+        for bad in [
+            "",
+            "* * * *",
+            "0 0 0 * * * 2027",
+            "61 * * * * *",
+            "every day",
+        ] {
+            let e = bad.parse::<Schedule>().unwrap_err();
+            assert!(e.contains("field") || e.contains("cron"), "{bad}: {e}");
+        }
+        assert!(
+            "* * * *"
+                .parse::<Schedule>()
+                .unwrap_err()
+                .contains("has 4 field(s)")
+        );
+    }
+}
