@@ -114,7 +114,7 @@ async fn replicates_over_http_and_records_every_stage() {
             .iter()
             .map(|s| s["stage"].as_str().unwrap())
             .collect();
-        assert_eq!(stages, ["pull", "push", "verify"], "{t}");
+        assert_eq!(stages, ["pull", "push", "delete", "verify"], "{t}");
         // Each stage keeps what its function logged.
         let push_logs = t["stages"][1]["logs"].as_array().unwrap();
         assert!(
@@ -163,14 +163,14 @@ const SLOW: &str = "version: 1
 name: slow
 description: lists, then waits a minute before copying
 stages:
-  - {name: pull-prepare, function: oci-pull-prepare@0.2.0, scope: execution}
+  - {name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}
   - name: wait
-    function: fault-injector@0.2.0
+    function: fault-injector@0.3.0
     scope: execution
     timeout: 2m
     params: {mode: sleep, seconds: 60}
-  - {name: pull, function: oci-pull@0.2.0, scope: artifact}
-  - {name: push, function: oci-push@0.2.0, scope: artifact}
+  - {name: pull, function: oci-pull@0.3.0, scope: artifact}
+  - {name: push, function: oci-push@0.3.0, scope: artifact}
 ";
 
 /// Registries, the slow template and a policy using it.
@@ -426,7 +426,7 @@ async fn bad_input_gets_a_4xx_with_a_message_and_writes_nothing() {
 async fn an_uploaded_function_is_usable_at_once_and_immutable() {
     let s = Server::start(FERRY, None, &[]).await.unwrap();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/functions");
-    let bytes = std::fs::read(format!("{dir}/fault-injector@0.2.0.wasm")).unwrap();
+    let bytes = std::fs::read(format!("{dir}/fault-injector@0.3.0.wasm")).unwrap();
     let path = "/api/v1/functions?name=my-adapter&version=1.0.0";
     let (status, f) = s
         .call(Method::POST, path, Some(Body::Wasm(bytes.clone())))
@@ -446,7 +446,7 @@ async fn an_uploaded_function_is_usable_at_once_and_immutable() {
     assert!(all.to_string().contains("oci-push"), "{all}");
 
     // A template can use it right away, no restart.
-    let yaml = "version: 1\nname: custom\nstages:\n  - name: list\n    function: oci-pull-prepare@0.2.0\n    scope: execution\n  - name: mine\n    function: my-adapter@1.0.0\n    scope: artifact\n    params: {mode: none}\n";
+    let yaml = "version: 1\nname: custom\nstages:\n  - name: list\n    function: oci-pull-prepare@0.3.0\n    scope: execution\n  - name: mine\n    function: my-adapter@1.0.0\n    scope: artifact\n    params: {mode: none}\n";
     let (status, t) = s
         .call(
             Method::POST,
@@ -467,7 +467,7 @@ async fn an_uploaded_function_is_usable_at_once_and_immutable() {
     assert_eq!(t["version"], 2);
 
     // Versions are immutable: other bytes under the same version are refused.
-    let other = std::fs::read(format!("{dir}/verify@0.2.0.wasm")).unwrap();
+    let other = std::fs::read(format!("{dir}/verify@0.3.0.wasm")).unwrap();
     let (status, v) = s.call(Method::POST, path, Some(Body::Wasm(other))).await;
     assert_eq!(status, 409, "{v}");
     assert!(error_message(&v).contains("new version"), "{v}");
@@ -498,7 +498,7 @@ async fn retry_re_runs_only_the_failed_tasks() {
     let s = Server::start(FERRY, None, &[]).await.unwrap();
     let src_id = registry(&s, "src", &src).await;
     let dst_id = registry(&s, "dst", &dst).await;
-    let yaml = "version: 1\nname: flaky\nstages:\n  - {name: pull-prepare, function: oci-pull-prepare@0.2.0, scope: execution}\n  - {name: pull, function: oci-pull@0.2.0, scope: artifact}\n  - name: break\n    function: fault-injector@0.2.0\n    scope: artifact\n    params: {mode: fail, repository: \"bad/**\"}\n  - {name: push, function: oci-push@0.2.0, scope: artifact}\n";
+    let yaml = "version: 1\nname: flaky\nstages:\n  - {name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}\n  - {name: pull, function: oci-pull@0.3.0, scope: artifact}\n  - name: break\n    function: fault-injector@0.3.0\n    scope: artifact\n    params: {mode: fail, repository: \"bad/**\"}\n  - {name: push, function: oci-push@0.3.0, scope: artifact}\n";
     let (status, v) = s
         .call(
             Method::POST,

@@ -746,7 +746,7 @@ fn new_task(repo: &str, status: &str) -> NewTask {
         target_repository: format!("mirror/{repo}"),
         tag: Some("latest".into()),
         digest: None,
-        operation: "copy".into(),
+        operation: Operation::Copy,
         status: status.into(),
         artifact: json!({"repository": repo, "tags": ["latest"]}),
     }
@@ -783,6 +783,7 @@ async fn recover(store: Store) {
                 attempts: 1,
                 stages: json!([]),
                 error: None,
+                reason: None,
                 digest: Some("sha256:11".into()),
                 end_time: Some(now_ms()),
             },
@@ -906,6 +907,7 @@ async fn tasks_and_reports(store: Store) {
                 attempts: 2,
                 stages: stages.clone(),
                 error: None,
+                reason: None,
                 digest: Some("sha256:cc".into()),
                 end_time: Some(123),
             },
@@ -921,6 +923,7 @@ async fn tasks_and_reports(store: Store) {
                     attempts: 0,
                     stages: json!([]),
                     error: None,
+                    reason: None,
                     digest: None,
                     end_time: None,
                 }

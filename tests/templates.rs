@@ -12,7 +12,7 @@ async fn check(text: &str) -> (Option<i32>, String) {
     (run.code, format!("{}{}", run.stdout, run.stderr))
 }
 
-const HEAD: &str = "version: 1\nname: t\nstages:\n  - name: list\n    function: oci-pull-prepare@0.2.0\n    scope: execution\n";
+const HEAD: &str = "version: 1\nname: t\nstages:\n  - name: list\n    function: oci-pull-prepare@0.3.0\n    scope: execution\n";
 
 #[tokio::test]
 async fn shipped_templates_are_valid() {
@@ -47,7 +47,7 @@ async fn unknown_function_is_located() {
 #[tokio::test]
 async fn unknown_parameter_is_located_and_known_ones_listed() {
     let (code, out) = check(&format!(
-        "{HEAD}  - name: push\n    function: oci-push@0.2.0\n    scope: artifact\n    params:\n      uplod: chunked\n"
+        "{HEAD}  - name: push\n    function: oci-push@0.3.0\n    scope: artifact\n    params:\n      uplod: chunked\n"
     ))
     .await;
     assert_eq!(code, Some(2));
@@ -74,7 +74,7 @@ async fn structural_errors_are_located() {
         "{out}"
     );
 
-    let (code, out) = check("version: 1\nname: t\nstages:\n  - name: x\n    function: oci-push@0.2.0\n    scope: artifact\n").await;
+    let (code, out) = check("version: 1\nname: t\nstages:\n  - name: x\n    function: oci-push@0.3.0\n    scope: artifact\n").await;
     assert_eq!(code, Some(2));
     assert!(
         out.contains("t.yaml:6:12: the first stage must have scope `execution`"),
@@ -82,7 +82,7 @@ async fn structural_errors_are_located() {
     );
 
     let (code, out) = check(&format!(
-        "{HEAD}  - name: list\n    function: verify@0.2.0\n    scope: artifact\n"
+        "{HEAD}  - name: list\n    function: verify@0.3.0\n    scope: artifact\n"
     ))
     .await;
     assert_eq!(code, Some(2));

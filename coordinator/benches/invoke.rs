@@ -41,12 +41,14 @@ fn empty_input() -> StageInput {
             dest_namespace_replace_count: 0,
             filters: Vec::new(),
             override_: true,
+            replicate_deletion: false,
             copy_by_chunk: false,
             chunk_size: 0,
         },
         resources: Vec::new(),
         params: Vec::new(),
         previous: Vec::new(),
+        dry_run: false,
     }
 }
 

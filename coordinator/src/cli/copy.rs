@@ -70,6 +70,14 @@ pub struct CopyArgs {
     /// Keep target tags that point at other content instead of replacing them.
     #[arg(long)]
     pub no_override: bool,
+    /// Delete target tags, in scope (filters and namespace), whose source
+    /// tag is gone.
+    #[arg(long)]
+    pub delete: bool,
+    /// List what would be copied, skipped and deleted, and why; write
+    /// nothing to the target.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Upload blobs in chunks (for targets that refuse large single PUTs).
     #[arg(long)]
     pub chunked: bool,
@@ -178,6 +186,7 @@ fn policy(args: &CopyArgs) -> Result<Policy, String> {
         dest_namespace_replace_count: args.dest_namespace_replace_count.unwrap_or(src_depth),
         filters,
         override_existing: !args.no_override,
+        replicate_deletion: args.delete,
         copy_by_chunk: args.chunked,
         // The chunk size means something only for chunked uploads.
         chunk_size: if args.chunked { args.chunk_size } else { 0 },
@@ -203,6 +212,13 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if policy.replicate_deletion && !template.deletes() {
+        eprintln!(
+            "error: --delete: template {} has no stage for deletions (an artifact-scoped stage with `operation: delete`)",
+            template.name
+        );
+        return ExitCode::from(2);
+    }
     let blob_concurrency = match args.concurrency {
         Some(n) => {
             for s in template
@@ -225,7 +241,8 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
     let runner = Runner::new(catalog.runtime().clone(), Arc::new(limits), known.clone());
     let progress = Arc::new(Progress::default());
     let bar = progress::start(progress.clone());
-    let ctx = RunContext::new(execution_id(), Arc::new(TracingEvents), progress.clone());
+    let mut ctx = RunContext::new(execution_id(), Arc::new(TracingEvents), progress.clone());
+    ctx.dry_run = args.dry_run;
     let result = runner.run(ctx, &policy, &template).await;
     bar.finish().await;
     if let Some(m) = known.as_memory()

@@ -3,9 +3,16 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::engine::{ExecutionReport, Outcome, Policy, Scope, StageRecord, TaskStatus, Template};
+use crate::engine::{
+    ExecutionReport, Outcome, PlanAction, PlanEntry, Policy, Scope, StageRecord, TaskStatus,
+    Template,
+};
+use crate::store::Operation;
 
 pub fn render(report: &ExecutionReport, template: &Template, policy: &Policy) -> String {
+    if let Some(plan) = &report.plan {
+        return render_plan(report, plan, policy);
+    }
     let mut out = String::new();
     let count = |s: TaskStatus| report.tasks.iter().filter(|t| t.status == s).count();
     let _ = writeln!(
@@ -92,5 +99,88 @@ pub fn render(report: &ExecutionReport, template: &Template, policy: &Policy) ->
             t.error.as_deref().unwrap_or("?")
         );
     }
+    for t in report
+        .tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Skipped && t.reason.is_some())
+    {
+        let _ = writeln!(
+            out,
+            "skipped: {}: {}",
+            t.name(),
+            t.reason.as_deref().unwrap_or_default()
+        );
+    }
+    for t in report
+        .tasks
+        .iter()
+        .filter(|t| t.operation == Operation::Delete && t.status == TaskStatus::Succeeded)
+    {
+        let tag = t.tag.as_deref().unwrap_or_default();
+        let _ = writeln!(out, "deleted: {}:{tag}", t.target_repository);
+    }
     out
+}
+
+/// A dry run's plan: one line per artifact, then the totals.
+pub fn render_plan(report: &ExecutionReport, plan: &[PlanEntry], policy: &Policy) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "dry run {} -> {} ({}): nothing was written",
+        policy.source.display_url(),
+        policy.target.display_url(),
+        report.template,
+    );
+    for r in report
+        .stages
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+    {
+        let _ = writeln!(
+            out,
+            "failed: stage {}: {}",
+            r.stage,
+            r.error.as_deref().unwrap_or("?")
+        );
+    }
+    out.push_str(&plan_lines(plan));
+    out
+}
+
+/// The lines of a plan and a total, as `ferry copy --dry-run` and
+/// `ferry execution show` print them.
+pub fn plan_lines(plan: &[PlanEntry]) -> String {
+    let mut out = String::new();
+    for e in plan {
+        let tag = e
+            .tag
+            .as_deref()
+            .map_or_else(String::new, |t| format!(":{t}"));
+        let _ = writeln!(
+            out,
+            "{:<6} {} -> {}{tag}: {}",
+            action_name(e.action),
+            e.name(),
+            e.target_repository,
+            e.reason
+        );
+    }
+    let n = |a: PlanAction| plan.iter().filter(|e| e.action == a).count();
+    let _ = writeln!(
+        out,
+        "plan: {} to copy, {} to skip, {} to delete",
+        n(PlanAction::Copy),
+        n(PlanAction::Skip),
+        n(PlanAction::Delete)
+    );
+    out
+}
+
+fn action_name(a: PlanAction) -> &'static str {
+    match a {
+        PlanAction::Copy => "copy",
+        PlanAction::Skip => "skip",
+        PlanAction::Delete => "delete",
+    }
 }

@@ -8,7 +8,10 @@ pub mod schedule;
 pub mod template;
 
 pub use policy::Policy;
-pub use report::{ExecutionReport, ExecutionStatus, Outcome, StageRecord, TaskReport, TaskStatus};
+pub use report::{
+    ExecutionReport, ExecutionStatus, Outcome, PlanAction, PlanEntry, StageRecord, TaskReport,
+    TaskStatus,
+};
 pub use runner::{NoRecorder, Progress, Recorder, RunContext, Runner, Seed};
 pub use schedule::Schedule;
 pub use template::{Scope, Stage, Template, TemplateError, When};

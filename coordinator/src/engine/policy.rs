@@ -14,6 +14,8 @@ pub struct Policy {
     pub dest_namespace_replace_count: i32,
     pub filters: Vec<Filter>,
     pub override_existing: bool,
+    /// Delete target tags, in scope, whose source tag is gone.
+    pub replicate_deletion: bool,
     pub copy_by_chunk: bool,
     pub chunk_size: u64,
 }
@@ -34,6 +36,7 @@ impl Policy {
             dest_namespace_replace_count: self.dest_namespace_replace_count,
             filters: self.filters.clone(),
             override_: self.override_existing,
+            replicate_deletion: self.replicate_deletion,
             copy_by_chunk: self.copy_by_chunk,
             chunk_size: self.chunk_size,
         }

@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+use crate::store::Operation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Succeeded,
@@ -16,7 +18,7 @@ pub enum Outcome {
 }
 
 /// One stage's result (for one artifact, or for the execution).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StageRecord {
     pub stage: String,
     pub function: String,
@@ -71,6 +73,7 @@ pub fn artifact_name(repository: &str, tag: Option<&str>, digest: Option<&str>) 
 /// One artifact's task.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskReport {
+    pub operation: Operation,
     pub repository: String,
     pub target_repository: String,
     pub tag: Option<String>,
@@ -78,6 +81,9 @@ pub struct TaskReport {
     pub status: TaskStatus,
     /// The first failure, for the summary.
     pub error: Option<String>,
+    /// Why a skipped task was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub stages: Vec<StageRecord>,
 }
 
@@ -99,6 +105,38 @@ pub enum ExecutionStatus {
     Failed,
 }
 
+/// What a dry run would do with an artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    Copy,
+    /// Nothing: the target has it, or must keep what it has.
+    Skip,
+    Delete,
+}
+
+/// One line of a dry run's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PlanEntry {
+    pub action: PlanAction,
+    pub repository: String,
+    pub target_repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub reason: String,
+}
+
+impl PlanEntry {
+    /// `repo:tag` (or `@digest`) -> `target repo`.
+    pub fn name(&self) -> String {
+        artifact_name(
+            &self.repository,
+            self.tag.as_deref(),
+            self.digest.as_deref(),
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecutionReport {
     pub id: String,
@@ -109,6 +147,9 @@ pub struct ExecutionReport {
     pub tasks: Vec<TaskReport>,
     pub bytes: u64,
     pub duration_ms: u64,
+    /// A dry run's plan (only the listing ran; nothing was written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<PlanEntry>>,
 }
 
 impl ExecutionReport {

@@ -13,12 +13,15 @@ use tokio::sync::Semaphore;
 
 use super::policy::Policy;
 use super::report::{
-    ExecutionReport, ExecutionStatus, Outcome, StageRecord, TaskReport, TaskStatus, artifact_name,
+    ExecutionReport, ExecutionStatus, Outcome, PlanAction, PlanEntry, StageRecord, TaskReport,
+    TaskStatus, artifact_name,
 };
 use super::template::{Scope, Stage, Template, When};
 use crate::runtime::{
-    Artifact, Capabilities, ErrorKind, Events, Report, Runtime, StageInput, StageOutput, Status,
+    self, Artifact, Capabilities, ErrorKind, Events, Report, Runtime, StageInput, StageOutput,
+    Status,
 };
+use crate::store::Operation;
 use crate::transfer::{Known, Limits, RegistryClient, Role, Transfer, TransferError};
 
 /// Live counters of an execution, for progress displays.
@@ -82,6 +85,8 @@ pub struct RunContext {
     pub progress: Arc<Progress>,
     pub recorder: Arc<dyn Recorder>,
     pub seed: Option<Seed>,
+    /// Run the listing stage only, asking it for its plan; write nothing.
+    pub dry_run: bool,
 }
 
 impl RunContext {
@@ -97,6 +102,7 @@ impl RunContext {
             progress,
             recorder: Arc::new(NoRecorder),
             seed: None,
+            dry_run: false,
         }
     }
 }
@@ -142,6 +148,8 @@ struct Task {
     records: Vec<StageRecord>,
     status: TaskStatus,
     error: Option<String>,
+    /// Why a skipped task was skipped.
+    reason: Option<String>,
 }
 
 impl Task {
@@ -151,7 +159,17 @@ impl Task {
             records: Vec::new(),
             status: TaskStatus::Succeeded,
             error: None,
+            reason: None,
         }
+    }
+
+    fn operation(&self) -> Operation {
+        operation(&self.artifact)
+    }
+
+    fn skip(&mut self, why: Option<String>) {
+        self.status = TaskStatus::Skipped;
+        self.reason = why;
     }
 
     fn fail(&mut self, why: String) {
@@ -170,6 +188,7 @@ impl Task {
 /// Everything one stage invocation needs besides its resources.
 struct Call<'a> {
     execution_id: &'a str,
+    dry_run: bool,
     policy: &'a Policy,
     transfer: &'a Arc<Transfer>,
     events: &'a Arc<dyn Events>,
@@ -197,6 +216,7 @@ impl Runner {
             progress,
             recorder,
             seed,
+            dry_run,
         } = ctx;
         let execution_id = execution_id.as_str();
         let started = Instant::now();
@@ -218,11 +238,15 @@ impl Runner {
         });
         let call = Call {
             execution_id,
+            dry_run,
             policy,
             transfer: &transfer,
             events: &events,
         };
 
+        if dry_run {
+            return Ok(self.plan(&call, template, &progress, started).await);
+        }
         let mut exec_records: Vec<StageRecord> = Vec::new();
         let mut tasks: Vec<Task> = Vec::new();
         let mut exec_failed = false;
@@ -324,7 +348,71 @@ impl Runner {
             tasks: tasks.iter().map(snapshot).collect(),
             bytes: progress.bytes.load(Ordering::Relaxed),
             duration_ms: started.elapsed().as_millis() as u64,
+            plan: None,
         })
+    }
+
+    /// A dry run: the listing stage alone, asked for its plan. A listing
+    /// that answers none gets one made from what it selected.
+    async fn plan(
+        &self,
+        call: &Call<'_>,
+        template: &Template,
+        progress: &Progress,
+        started: Instant,
+    ) -> ExecutionReport {
+        let stages = &template.stages;
+        let (record, output) = self
+            .invoke(call, &stages[0], "execution", Vec::new(), Vec::new())
+            .await;
+        let failed = record.outcome == Outcome::Failed;
+        let mut records = vec![record];
+        records.extend(
+            stages[1..]
+                .iter()
+                .filter(|s| s.scope == Scope::Execution)
+                .map(|s| not_run(s, "not run: a dry run only lists")),
+        );
+        let plan = match output {
+            Ok(out) if out.plan.is_empty() => out
+                .resources
+                .iter()
+                .map(|a| {
+                    let (action, reason) = match operation(a) {
+                        Operation::Copy => (PlanAction::Copy, "selected by the listing"),
+                        Operation::Delete => (PlanAction::Delete, "selected by the listing"),
+                    };
+                    plan_entry(a, action, reason.to_string())
+                })
+                .collect(),
+            Ok(out) => out
+                .plan
+                .into_iter()
+                .map(|e| {
+                    let action = match e.action {
+                        runtime::PlanAction::Copy => PlanAction::Copy,
+                        runtime::PlanAction::Skip => PlanAction::Skip,
+                        runtime::PlanAction::Delete => PlanAction::Delete,
+                    };
+                    plan_entry(&e.artifact, action, e.reason)
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        ExecutionReport {
+            id: call.execution_id.to_string(),
+            template: template.name.clone(),
+            status: if failed {
+                ExecutionStatus::Failed
+            } else {
+                ExecutionStatus::Succeeded
+            },
+            stages: records,
+            tasks: Vec::new(),
+            bytes: progress.bytes.load(Ordering::Relaxed),
+            duration_ms: started.elapsed().as_millis() as u64,
+            plan: Some(plan),
+        }
     }
 
     /// Runs each task through a run of artifact-scoped stages, in parallel:
@@ -353,6 +441,16 @@ impl Runner {
                 let bounds = &bounds;
                 async move {
                     for (stage, bound) in segment.iter().zip(bounds) {
+                        if stage.operation != task.operation() {
+                            task.records.push(not_run(
+                                stage,
+                                &format!(
+                                    "not run: the stage serves {} tasks",
+                                    stage.operation.as_str()
+                                ),
+                            ));
+                            continue;
+                        }
                         let runs = match stage.when {
                             When::OnSuccess => task.status == TaskStatus::Succeeded && !exec_failed,
                             When::Always => task.status != TaskStatus::Skipped,
@@ -360,7 +458,7 @@ impl Runner {
                         };
                         if !runs {
                             let why = match task.status {
-                                TaskStatus::Skipped => "not run: artifact filtered out",
+                                TaskStatus::Skipped => "not run: the artifact was skipped",
                                 _ => "not run: an earlier stage failed",
                             };
                             task.records.push(not_run(stage, why));
@@ -377,10 +475,11 @@ impl Runner {
                                 task_previous(&task),
                             )
                             .await;
+                        let why = record.messages.last().cloned();
                         task.records.push(record);
                         match output {
                             Ok(mut out) => match out.resources.len() {
-                                0 => task.status = TaskStatus::Skipped,
+                                0 => task.skip(why),
                                 _ => task.artifact = out.resources.swap_remove(0),
                             },
                             Err(why) => {
@@ -442,6 +541,7 @@ impl Runner {
                 resources: resources.clone(),
                 params: stage.params.clone(),
                 previous: previous.clone(),
+                dry_run: call.dry_run,
             };
             let result = self
                 .runtime
@@ -601,23 +701,41 @@ fn merge(tasks: &mut Vec<Task>, resources: Vec<Artifact>, stage: &str) {
     {
         match by_key.remove(&key(&t.artifact)) {
             Some(a) => t.artifact = a,
-            None => {
-                t.status = TaskStatus::Skipped;
-                t.error = Some(format!("dropped by stage {stage}"));
-            }
+            None => t.skip(Some(format!("dropped by stage {stage}"))),
         }
     }
     tasks.extend(by_key.into_values().map(Task::new));
 }
 
+/// The task operation of an artifact.
+pub fn operation(a: &Artifact) -> Operation {
+    match a.operation {
+        runtime::Operation::Copy => Operation::Copy,
+        runtime::Operation::Delete => Operation::Delete,
+    }
+}
+
+fn plan_entry(a: &Artifact, action: PlanAction, reason: String) -> PlanEntry {
+    PlanEntry {
+        action,
+        repository: a.repository.clone(),
+        target_repository: a.target_repository.clone(),
+        tag: a.tag.clone(),
+        digest: a.digest.clone(),
+        reason,
+    }
+}
+
 fn snapshot(t: &Task) -> TaskReport {
     TaskReport {
+        operation: t.operation(),
         repository: t.artifact.repository.clone(),
         target_repository: t.artifact.target_repository.clone(),
         tag: t.artifact.tag.clone(),
         digest: t.artifact.digest.clone(),
         status: t.status,
         error: t.error.clone(),
+        reason: t.reason.clone(),
         stages: t.records.clone(),
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::locate::{Seg, locate};
 use crate::runtime::{Catalog, Function};
+use crate::store::Operation;
 
 /// Templates shipped in the binary, by name.
 pub const BUILTIN: &[(&str, &str)] = &[(
@@ -65,6 +66,10 @@ struct RawStage {
     retries: Retries,
     #[serde(default = "on_success")]
     when: When,
+    /// Which tasks an artifact-scoped stage serves: copies (default) or
+    /// deletions.
+    #[serde(default)]
+    operation: Option<Operation>,
 }
 
 fn on_success() -> When {
@@ -92,6 +97,8 @@ pub struct Stage {
     pub timeout: Duration,
     pub retries: Retries,
     pub when: When,
+    /// The tasks it serves (artifact scope): copies or deletions.
+    pub operation: Operation,
 }
 
 /// A validated template, its functions loaded.
@@ -213,6 +220,14 @@ impl Template {
                 }
                 (_, n) => n.unwrap_or(DEFAULT_CONCURRENCY),
             };
+            if s.scope == Scope::Execution && s.operation.is_some() {
+                return Err(at(
+                    &here("operation"),
+                    "operation applies to artifact-scoped stages only: an execution-scoped \
+                     stage sees every task"
+                        .into(),
+                ));
+            }
             let declared = &function.info.params;
             let mut params = Vec::new();
             for (k, v) in &s.params {
@@ -262,6 +277,7 @@ impl Template {
                 },
                 retries: s.retries,
                 when: s.when,
+                operation: s.operation.unwrap_or_default(),
             });
         }
         Ok(Self {
@@ -269,6 +285,13 @@ impl Template {
             description: raw.description,
             stages,
         })
+    }
+
+    /// Whether some stage carries out deletions (`operation: delete`).
+    pub fn deletes(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|s| s.scope == Scope::Artifact && s.operation == Operation::Delete)
     }
 
     /// A built-in template by name, or a file by path.

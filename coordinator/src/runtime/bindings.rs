@@ -9,5 +9,5 @@ wasmtime::component::bindgen!({
 
 pub use ferry::replication::types::{
     Decoration, Descriptor, Endpoint as WitEndpoint, Error as WitError, ErrorKind, Filter,
-    FilterKind, ManifestRef, Policy as WitPolicy,
+    FilterKind, ManifestRef, Operation, PlanAction, Policy as WitPolicy,
 };

@@ -21,7 +21,8 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 pub use bindings::{
     Artifact, Decoration, Descriptor, ErrorKind, Filter, FilterKind, FunctionInfo, ManifestRef,
-    ParamSpec, Report, StageInput, StageOutput, Status, WitEndpoint, WitError, WitPolicy,
+    Operation, ParamSpec, PlanAction, PlanEntry, Report, StageInput, StageOutput, Status,
+    WitEndpoint, WitError, WitPolicy,
 };
 pub use capabilities::{Capabilities, Events, Level, TracingEvents};
 pub use catalog::{Catalog, CatalogError, DirSource, FunctionSource};

@@ -11,12 +11,15 @@ use futures::future::BoxFuture;
 use tokio::sync::{Mutex, Notify, Semaphore};
 
 use super::{App, resolve};
+use crate::engine::runner::operation;
 use crate::engine::{
-    ExecutionReport, ExecutionStatus, Outcome, Progress, Recorder, RunContext, Runner, Seed,
-    TaskReport, TaskStatus,
+    ExecutionReport, ExecutionStatus, Outcome, PlanAction, Progress, Recorder, RunContext, Runner,
+    Seed, TaskReport, TaskStatus,
 };
-use crate::runtime::{Artifact, TracingEvents};
-use crate::store::{ExecCounts, ExecStatus, Execution, NewTask, Store, TaskUpdate, now_ms};
+use crate::runtime::{self, Artifact, TracingEvents};
+use crate::store::{
+    ExecCounts, ExecStatus, Execution, NewTask, Operation, Store, TaskUpdate, now_ms,
+};
 
 const POLL_EVERY: Duration = Duration::from_secs(1);
 const STOP_POLL: Duration = Duration::from_millis(300);
@@ -147,12 +150,20 @@ impl Executor {
             progress: progress.clone(),
             recorder: recorder.clone(),
             seed,
+            dry_run: exec.dry_run,
         };
         let run = runner.run(ctx, &policy, &template);
         tokio::select! {
             result = run => {
                 let (status, text, report) = match result {
-                    Ok(report) => summarize(&report),
+                    Ok(report) => {
+                        if let Some(plan) = &report.plan
+                            && let Err(e) = app.store.set_plan(id, serde_json::to_value(plan).unwrap_or_default()).await
+                        {
+                            tracing::error!("recording the plan of execution {id}: {e}");
+                        }
+                        summarize(&report)
+                    }
                     Err(e) => (ExecStatus::Failed, e.to_string(), serde_json::json!([])),
                 };
                 let counts = recorder.counts().await;
@@ -206,6 +217,19 @@ fn summarize(report: &ExecutionReport) -> (ExecStatus, String, serde_json::Value
             json,
         );
     }
+    if let Some(plan) = &report.plan {
+        let n = |a: PlanAction| plan.iter().filter(|e| e.action == a).count();
+        return (
+            ExecStatus::Succeeded,
+            format!(
+                "dry run: {} to copy, {} to skip, {} to delete",
+                n(PlanAction::Copy),
+                n(PlanAction::Skip),
+                n(PlanAction::Delete)
+            ),
+            json,
+        );
+    }
     let total = report.tasks.len();
     let failed = report
         .tasks
@@ -229,6 +253,8 @@ fn summarize(report: &ExecutionReport) -> (ExecStatus, String, serde_json::Value
 /// An artifact as stored in a task row, to re-run it.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ArtifactJson {
+    #[serde(default)]
+    operation: Operation,
     repository: String,
     target_repository: String,
     tag: Option<String>,
@@ -238,6 +264,10 @@ impl From<ArtifactJson> for Artifact {
     fn from(a: ArtifactJson) -> Self {
         // A retry resolves the tag again: the source may have moved on.
         Artifact {
+            operation: match a.operation {
+                Operation::Copy => runtime::Operation::Copy,
+                Operation::Delete => runtime::Operation::Delete,
+            },
             repository: a.repository,
             target_repository: a.target_repository,
             tag: a.tag,
@@ -297,6 +327,7 @@ impl StoreRecorder {
                 attempts: 0,
                 stages: serde_json::json!([]),
                 error: Some("stopped by request".into()),
+                reason: None,
                 digest: None,
                 end_time: Some(now_ms()),
             };
@@ -315,9 +346,10 @@ impl Recorder for StoreRecorder {
                     target_repository: a.target_repository.clone(),
                     tag: a.tag.clone(),
                     digest: a.digest.clone(),
-                    operation: "copy".into(),
+                    operation: operation(a),
                     status: "running".into(),
                     artifact: serde_json::to_value(ArtifactJson {
+                        operation: operation(a),
                         repository: a.repository.clone(),
                         target_repository: a.target_repository.clone(),
                         tag: a.tag.clone(),
@@ -362,6 +394,7 @@ impl Recorder for StoreRecorder {
                     .unwrap_or(0),
                 stages: serde_json::to_value(&task.stages).unwrap_or_default(),
                 error: task.error.clone(),
+                reason: task.reason.clone(),
                 digest: task.digest.clone(),
                 end_time: Some(now_ms()),
             };

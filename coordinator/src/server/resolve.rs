@@ -133,6 +133,7 @@ pub async fn engine_policy(app: &App, p: &Policy) -> Result<engine::Policy, Reso
         dest_namespace_replace_count: p.dest_namespace_replace_count,
         filters: filters(&p.filters).map_err(ResolveError::Invalid)?,
         override_existing: p.override_existing,
+        replicate_deletion: p.replicate_deletion,
         copy_by_chunk: p.copy_by_chunk,
         chunk_size: u64::try_from(p.chunk_size).unwrap_or(0),
     })

@@ -14,7 +14,7 @@ use super::{
 
 pub(crate) const COLS: &str = "id, policy_id, status, status_text, trigger_type, start_time, \
                                end_time, total, succeed, failed, in_progress, stopped, bytes, retry_of, \
-                               tick_at";
+                               tick_at, dry_run";
 
 fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -41,6 +41,7 @@ fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
         bytes: row.try_get("bytes")?,
         retry_of: row.try_get("retry_of")?,
         tick_time: row.try_get("tick_at")?,
+        dry_run: super::get_bool(row, "dry_run")?,
     })
 }
 
@@ -54,12 +55,15 @@ pub(crate) async fn insert_execution(
     policy: &Policy,
     new: NewExecution,
 ) -> Result<Execution, StoreError> {
-    let single = policy.single_active_replication;
+    // A dry run writes nothing at the target: it neither waits for nor
+    // holds the single-active slot.
+    let single = policy.single_active_replication && !new.dry_run;
     let now = now_ms();
     let sql = format!(
         "INSERT INTO executions (policy_id, status, status_text, trigger_type, \
-         single_active, retry_of, tick_at, start_time, end_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING {COLS}"
+         single_active, retry_of, tick_at, start_time, end_time, dry_run) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING \
+         RETURNING {COLS}"
     );
     let pending = sqlx::query(&sql)
         .bind(policy.id)
@@ -71,6 +75,7 @@ pub(crate) async fn insert_execution(
         .bind(new.tick_time)
         .bind(now)
         .bind(None::<i64>)
+        .bind(b2i(new.dry_run))
         .fetch_optional(&mut *conn)
         .await;
     match pending {
@@ -358,6 +363,31 @@ impl Store {
         tx.commit().await?;
         ids.sort_unstable();
         Ok(ids)
+    }
+
+    /// Keeps a dry run's plan.
+    pub async fn set_plan(&self, id: i64, plan: serde_json::Value) -> Result<(), StoreError> {
+        let r = sqlx::query("UPDATE executions SET plan = $2 WHERE id = $1")
+            .bind(id)
+            .bind(to_json(&plan)?)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("execution {id}")));
+        }
+        Ok(())
+    }
+
+    /// A dry run's plan (JSON null for other executions).
+    pub async fn execution_plan(&self, id: i64) -> Result<serde_json::Value, StoreError> {
+        match sqlx::query("SELECT plan FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => Ok(get_json(&row, "plan")?),
+            None => Err(StoreError::not_found(format!("execution {id}"))),
+        }
     }
 
     /// The report `finish_execution` stored (JSON null before).

@@ -78,6 +78,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "schedules",
         include_str!("../../../migrations/sqlite/0002_schedules.sql"),
     ),
+    (
+        3,
+        "plans_and_reasons",
+        include_str!("../../../migrations/sqlite/0003_plans_and_reasons.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Embedded = &[
     (
@@ -89,6 +94,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         2,
         "schedules",
         include_str!("../../../migrations/postgres/0002_schedules.sql"),
+    ),
+    (
+        3,
+        "plans_and_reasons",
+        include_str!("../../../migrations/postgres/0003_plans_and_reasons.sql"),
     ),
 ];
 

@@ -139,6 +139,36 @@ impl Trigger {
     }
 }
 
+/// What a task does with its artifact (Harbor's task `operation`).
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Make the target hold the source's artifact.
+    #[default]
+    Copy,
+    /// Remove the artifact's tag from the target: it is gone at the source.
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Copy => "copy",
+            Self::Delete => "delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "copy" => Self::Copy,
+            "delete" => Self::Delete,
+            _ => return None,
+        })
+    }
+}
+
 /// Why an execution started.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -271,6 +301,9 @@ pub struct Execution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>, format = Int64)]
     pub tick_time: Option<Millis>,
+    /// A dry run: only the listing ran, and nothing was written.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// How an execution comes to be (`Store::start_execution`).
@@ -281,6 +314,8 @@ pub struct NewExecution {
     pub retry_of: Option<i64>,
     /// The scheduled tick it fires for.
     pub tick_time: Option<Millis>,
+    /// List only, write nothing: the plan is kept (never single-active).
+    pub dry_run: bool,
 }
 
 impl NewExecution {
@@ -289,6 +324,7 @@ impl NewExecution {
             trigger,
             retry_of: None,
             tick_time: None,
+            dry_run: false,
         }
     }
 
@@ -310,10 +346,12 @@ pub struct Task {
     pub target_repository: String,
     pub tag: Option<String>,
     pub digest: Option<String>,
-    /// `copy` | `delete`.
-    pub operation: String,
+    pub operation: Operation,
     /// pending | running | succeeded | failed | stopped | skipped.
     pub status: String,
+    /// Why a skipped task was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub attempts: i64,
     /// Every stage's record, in template order (`engine::StageRecord` JSON).
     #[schema(value_type = Vec<Object>)]
@@ -358,8 +396,7 @@ pub struct NewTask {
     pub target_repository: String,
     pub tag: Option<String>,
     pub digest: Option<String>,
-    /// `copy` | `delete`.
-    pub operation: String,
+    pub operation: Operation,
     pub status: String,
     /// What the engine needs to run this task again (for retries).
     pub artifact: serde_json::Value,
@@ -372,6 +409,8 @@ pub struct TaskUpdate {
     pub attempts: i64,
     pub stages: serde_json::Value,
     pub error: Option<String>,
+    /// Why a skipped task was skipped.
+    pub reason: Option<String>,
     /// Replaces the stored digest when set (kept otherwise).
     pub digest: Option<String>,
     pub end_time: Option<Millis>,

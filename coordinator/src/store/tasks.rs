@@ -3,12 +3,13 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{NewTask, Store, StoreError, Task, TaskUpdate, get_json, now_ms, to_json};
+use super::{NewTask, Operation, Store, StoreError, Task, TaskUpdate, get_json, now_ms, to_json};
 
 const COLS: &str = "id, execution_id, repository, target_repository, tag, digest, operation, \
-                    status, attempts, stages, error, start_time, end_time";
+                    status, reason, attempts, stages, error, start_time, end_time";
 
 fn from_row(row: &AnyRow) -> Result<Task, sqlx::Error> {
+    let operation: String = row.try_get("operation")?;
     Ok(Task {
         id: row.try_get("id")?,
         execution_id: row.try_get("execution_id")?,
@@ -16,8 +17,12 @@ fn from_row(row: &AnyRow) -> Result<Task, sqlx::Error> {
         target_repository: row.try_get("target_repository")?,
         tag: row.try_get("tag")?,
         digest: row.try_get("digest")?,
-        operation: row.try_get("operation")?,
+        operation: Operation::parse(&operation).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "operation".into(),
+            source: format!("unknown task operation {operation:?}").into(),
+        })?,
         status: row.try_get("status")?,
+        reason: row.try_get("reason")?,
         attempts: row.try_get("attempts")?,
         stages: get_json(row, "stages")?,
         error: row.try_get("error")?,
@@ -51,7 +56,7 @@ impl Store {
             .bind(&t.target_repository)
             .bind(t.tag.clone())
             .bind(t.digest.clone())
-            .bind(&t.operation)
+            .bind(t.operation.as_str())
             .bind(&t.status)
             .bind(to_json(&t.artifact)?)
             .bind(now)
@@ -74,7 +79,7 @@ impl Store {
     pub async fn update_task(&self, task_id: i64, u: TaskUpdate) -> Result<(), StoreError> {
         let r = sqlx::query(
             "UPDATE tasks SET status = $2, attempts = $3, stages = $4, error = $5, \
-             digest = COALESCE($6, digest), end_time = $7 WHERE id = $1",
+             digest = COALESCE($6, digest), end_time = $7, reason = $8 WHERE id = $1",
         )
         .bind(task_id)
         .bind(&u.status)
@@ -83,6 +88,7 @@ impl Store {
         .bind(u.error.clone())
         .bind(u.digest.clone())
         .bind(u.end_time)
+        .bind(u.reason.clone())
         .execute(&self.pool)
         .await?;
         if r.rows_affected() == 0 {

@@ -132,6 +132,16 @@ pub struct Referrers {
     pub descriptors: Vec<Descriptor>,
 }
 
+/// What a manifest `DELETE` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    Done,
+    /// It was not there (any more).
+    Absent,
+    /// The registry does not delete by tag; what it said.
+    Unsupported(String),
+}
+
 /// One of the policy's registries.
 #[derive(Debug, Clone, Copy)]
 pub struct Registry {
@@ -546,6 +556,22 @@ impl Registry {
             )));
         }
         Ok(())
+    }
+
+    /// `DELETE` a manifest by tag or digest.
+    pub fn delete_manifest(&self, repository: &str, reference: &str) -> Result<Deleted, WitError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let resp = self.send(request("DELETE", path.clone(), vec![], None))?;
+        match resp.status {
+            200 | 202 | 204 => Ok(Deleted::Done),
+            404 => Ok(Deleted::Absent),
+            // Deleting by tag is optional in the distribution spec:
+            // distribution 2.x answers 400 (DIGEST_INVALID), others 405.
+            400 | 405 | 501 if !is_digest(reference) => {
+                Ok(Deleted::Unsupported(crate::errors::envelope(&resp.body)))
+            }
+            _ => Err(self.unexpected("DELETE", &path, &resp)),
+        }
     }
 
     /// Follows a paginated listing (`_catalog`, `tags/list`), collecting the

@@ -44,11 +44,34 @@ pub use ferry::replication::registry;
 pub use ferry::replication::transfer;
 pub use ferry::replication::types;
 pub use types::{
-    Decoration, Descriptor, Endpoint, ErrorKind, Filter, FilterKind, ManifestRef, Role,
+    Decoration, Descriptor, Endpoint, ErrorKind, Filter, FilterKind, ManifestRef, Operation,
+    PlanAction, PlanEntry, Role,
 };
 
 /// The WIT `error` record (named so to keep clear of `std::error::Error`).
 pub type WitError = types::Error;
+
+/// A listed artifact, before it is pulled: a tag of a repository, to copy
+/// or to delete.
+pub fn listed(
+    operation: Operation,
+    repository: &str,
+    target_repository: &str,
+    tag: &str,
+) -> Artifact {
+    Artifact {
+        operation,
+        repository: repository.to_owned(),
+        target_repository: target_repository.to_owned(),
+        tag: Some(tag.to_owned()),
+        digest: None,
+        media_type: None,
+        manifests: vec![],
+        blobs: vec![],
+        referrers: vec![],
+        no_referrers: false,
+    }
+}
 
 /// Declares one parameter in `describe`.
 pub fn param(name: &str, description: &str, required: bool, default: Option<&str>) -> ParamSpec {

@@ -111,6 +111,7 @@ pub fn output(
         counts: counts.into_vec(),
         bytes,
         messages,
+        plan: Vec::new(),
     }
 }
 

@@ -43,6 +43,12 @@ impl TargetTags {
         TargetTags(map)
     }
 
+    /// The tags the target listed for `repository`; `None` when the listing
+    /// failed (or the repository was not listed).
+    pub fn listed(&self, repository: &str) -> Option<&HashSet<String>> {
+        self.0.get(repository)?.as_ref()
+    }
+
     /// Whether the target may hold `repository:tag` (listed, or not known).
     fn may_hold(&self, repository: &str, tag: &str) -> bool {
         self.0
@@ -51,12 +57,35 @@ impl TargetTags {
     }
 }
 
-/// For each artifact (all with a tag), whether the target is up to date.
+/// What the listing found of an artifact at the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The target does not hold the tag.
+    Absent,
+    /// The tag has the source's digest and the source has no referrers of
+    /// it: nothing to do.
+    Current(String),
+    /// The tag has the source's digest, but the source has referrers of it,
+    /// which the target may lack.
+    WithReferrers(String),
+    /// The tag has another digest at the target.
+    Differs { source: String, target: String },
+    /// Not known (an error, or a registry that gave no digest).
+    Unknown,
+}
+
+impl Verdict {
+    pub fn is_current(&self) -> bool {
+        matches!(self, Verdict::Current(_))
+    }
+}
+
+/// For each artifact (all with a tag), what the target holds of it.
 /// `source_tags` holds every tag the listing saw per source repository,
 /// referrers fallback tags included; `target_tags` what the target listed,
 /// asked of the registry itself (a listing that says a repository is gone
 /// also makes the host drop what it knew of it). A tag the target does not
-/// list needs the full path, and neither end is asked about it.
+/// list is `Absent`, and neither end is asked about it.
 pub fn up_to_date(
     source: &Registry,
     target: &Registry,
@@ -64,8 +93,8 @@ pub fn up_to_date(
     source_tags: &HashMap<String, HashSet<String>>,
     target_tags: &TargetTags,
     referrers_api: &mut ReferrersApi,
-) -> Vec<bool> {
-    let mut result = vec![false; artifacts.len()];
+) -> Vec<Verdict> {
+    let mut result = vec![Verdict::Absent; artifacts.len()];
     let tagged: Vec<(usize, &str)> = artifacts
         .iter()
         .enumerate()
@@ -96,22 +125,36 @@ pub fn up_to_date(
             .map(|answers| {
                 answers
                     .into_iter()
-                    .map(|h| h.ok().flatten().map(|h| h.digest))
+                    .map(|h| h.map(|h| h.map(|h| h.digest)))
                     .collect::<Vec<_>>()
             });
     let digests = heads.next().unwrap_or_default();
     let at_target = heads.next().unwrap_or_default();
 
-    // Same digest at both ends: now, does the source have referrers of it?
-    let same: Vec<usize> = (0..tagged.len())
-        .filter(|&k| {
-            digests.get(k).is_some_and(Option::is_some) && digests.get(k) == at_target.get(k)
-        })
-        .collect();
+    let mut same: Vec<usize> = Vec::new();
+    for (k, (i, _)) in tagged.iter().enumerate() {
+        result[*i] = match (digests.get(k), at_target.get(k)) {
+            (_, Some(Ok(None))) => Verdict::Absent,
+            (Some(Ok(Some(s))), Some(Ok(Some(t)))) if s == t => {
+                same.push(k);
+                Verdict::WithReferrers(s.clone())
+            }
+            (Some(Ok(Some(s))), Some(Ok(Some(t)))) => Verdict::Differs {
+                source: s.clone(),
+                target: t.clone(),
+            },
+            _ => Verdict::Unknown,
+        };
+    }
     if same.is_empty() {
         return result;
     }
-    let digest_of = |k: usize| digests[k].as_deref().unwrap_or_default();
+
+    // Same digest at both ends: now, does the source have referrers of it?
+    let digest_of = |k: usize| match &digests[k] {
+        Ok(Some(d)) => d.as_str(),
+        _ => "",
+    };
     let first = same[0];
     let api = referrers_api
         .served(
@@ -154,13 +197,13 @@ pub fn up_to_date(
             .collect()
     };
     for (&k, ok) in same.iter().zip(without_referrers) {
+        let i = tagged[k].0;
         if ok {
-            result[tagged[k].0] = true;
+            result[i] = Verdict::Current(digest_of(k).to_string());
         } else {
-            let a = &artifacts[tagged[k].0];
             log::debug(format!(
                 "{}:{} is in place at the target but has referrers at the source: checking them",
-                a.repository, tagged[k].1
+                artifacts[i].repository, tagged[k].1
             ));
         }
     }

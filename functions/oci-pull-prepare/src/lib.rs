@@ -2,7 +2,10 @@
 //! emits one artifact per (repository, tag) that passes the policy's filters,
 //! with its target repository mapped. Checks both registries first, and
 //! leaves out artifacts the target already has as they are (the fast no-op:
-//! manifest HEADs only, see `oci_guest::uptodate`).
+//! manifest HEADs only, see `oci_guest::uptodate`). With the policy's
+//! `replicate-deletion`, also emits a `delete` artifact per target tag, in
+//! scope, whose source tag is gone. In a dry run, answers its plan: what it
+//! would copy, skip and delete, and why.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,9 +16,10 @@ use oci_guest::manifest::is_fallback_tag;
 use oci_guest::namespace::map_repository;
 use oci_guest::params::{Counts, Params, output};
 use oci_guest::referrers::{ReferrersApi, mark_without_referrers};
-use oci_guest::uptodate::{TargetTags, up_to_date};
+use oci_guest::uptodate::{TargetTags, Verdict, up_to_date};
 use oci_guest::{
-    Artifact, FunctionInfo, Guest, StageInput, StageOutput, Status, WitError, log, param,
+    Artifact, FunctionInfo, Guest, Operation, PlanAction, PlanEntry, Policy, StageInput,
+    StageOutput, Status, WitError, listed, log, param,
 };
 
 struct PullPrepare;
@@ -60,7 +64,13 @@ impl Guest for PullPrepare {
         let repositories = Registry::ping_both_and_catalog(&source, &target, page_size)?
             .map_err(|e| context(e, "listing the source repositories"))?;
 
-        let mut counts = Counts::new(&["repositories", "tags", "artifacts", "up-to-date"]);
+        let mut counts = Counts::new(&[
+            "repositories",
+            "tags",
+            "artifacts",
+            "up-to-date",
+            "deletions",
+        ]);
         let mut messages = Vec::new();
         let mut artifacts = Vec::new();
         let mut all_tags: HashMap<String, HashSet<String>> = HashMap::new();
@@ -82,11 +92,13 @@ impl Guest for PullPrepare {
             .map_err(invalid)?;
             selected_repos.push((repository, target_repository));
         }
-        // Every repository's tags at once, and, for the up-to-date check, the
-        // target's tags of the repositories they map to, alongside.
+        // Every repository's tags at once, and, for the up-to-date check and
+        // deletions, the target's tags of the repositories they map to,
+        // alongside.
         let names: Vec<&str> = selected_repos.iter().map(|(r, _)| r.as_str()).collect();
+        let compare = skip_up_to_date || input.dry_run;
         let mut target_names: Vec<&str> = Vec::new();
-        if skip_up_to_date {
+        if compare || policy.replicate_deletion {
             target_names = selected_repos.iter().map(|(_, t)| t.as_str()).collect();
             target_names.sort_unstable();
             target_names.dedup();
@@ -99,7 +111,14 @@ impl Guest for PullPrepare {
             lists.next().unwrap_or_default(),
         );
         let target_tags = TargetTags::new(&target_names, target_listings);
+        // Per target repository: the source repositories that map to it,
+        // and whether every one of them was listed.
+        let mut sources_of: HashMap<&str, (Vec<&str>, bool)> = HashMap::new();
         for ((repository, target_repository), listing) in selected_repos.iter().zip(listings) {
+            let entry = sources_of
+                .entry(target_repository.as_str())
+                .or_insert_with(|| (Vec::new(), true));
+            entry.0.push(repository.as_str());
             counts.add("repositories", 1);
             let tags = match listing {
                 Ok(tags) => tags,
@@ -110,6 +129,9 @@ impl Guest for PullPrepare {
                         e.message
                     ));
                     messages.push(format!("repository {repository} vanished while listing"));
+                    // Not a reason to delete its target's tags: a repository
+                    // the source still catalogs may be mid-change.
+                    entry.1 = false;
                     continue;
                 }
                 Err(e) => return Err(context(e, format!("listing the tags of {repository}"))),
@@ -129,17 +151,7 @@ impl Guest for PullPrepare {
                     continue;
                 }
                 selected += 1;
-                artifacts.push(Artifact {
-                    repository: repository.clone(),
-                    target_repository: target_repository.clone(),
-                    tag: Some(tag.clone()),
-                    digest: None,
-                    media_type: None,
-                    manifests: vec![],
-                    blobs: vec![],
-                    referrers: vec![],
-                    no_referrers: false,
-                });
+                artifacts.push(listed(Operation::Copy, repository, target_repository, tag));
             }
             all_tags.insert(repository.clone(), tags.into_iter().collect());
             log::info(format!(
@@ -148,8 +160,9 @@ impl Guest for PullPrepare {
         }
 
         let mut referrers_api = ReferrersApi::default();
-        if skip_up_to_date && !artifacts.is_empty() {
-            let current = up_to_date(
+        let mut plan = Vec::new();
+        if compare && !artifacts.is_empty() {
+            let verdicts = up_to_date(
                 &source,
                 &target,
                 &artifacts,
@@ -158,18 +171,22 @@ impl Guest for PullPrepare {
                 &mut referrers_api,
             );
             let before = artifacts.len();
-            let mut flags = current.into_iter();
-            artifacts.retain(|a| {
-                let skip = flags.next().unwrap_or(false);
-                if skip {
+            let mut kept = Vec::with_capacity(before);
+            for (a, verdict) in artifacts.into_iter().zip(verdicts) {
+                if input.dry_run {
+                    plan.push(plan_entry(&a, &verdict, policy));
+                }
+                if skip_up_to_date && verdict.is_current() {
                     log::debug(format!(
                         "{}:{} is up to date at the target",
                         a.target_repository,
                         a.tag.as_deref().unwrap_or_default()
                     ));
+                } else {
+                    kept.push(a);
                 }
-                !skip
-            });
+            }
+            artifacts = kept;
             let skipped = (before - artifacts.len()) as u64;
             counts.add("up-to-date", skipped);
             if skipped > 0 {
@@ -177,17 +194,127 @@ impl Guest for PullPrepare {
                     "{skipped} artifact(s) already up to date at the target"
                 ));
             }
+        } else if input.dry_run {
+            plan.extend(artifacts.iter().map(|a| PlanEntry {
+                artifact: a.clone(),
+                action: PlanAction::Copy,
+                reason: "not compared with the target (skip-up-to-date is off)".into(),
+            }));
         }
         mark_without_referrers(&source, &mut referrers_api, &mut artifacts, &all_tags);
         counts.add("artifacts", artifacts.len() as u64);
+
+        if policy.replicate_deletion {
+            let deletions = deletions(&filters, &sources_of, &all_tags, &target_tags);
+            counts.add("deletions", deletions.len() as u64);
+            if !deletions.is_empty() {
+                messages.push(format!(
+                    "{} tag(s) to delete at the target: gone at the source",
+                    deletions.len()
+                ));
+            }
+            if input.dry_run {
+                plan.extend(deletions.iter().map(|a| PlanEntry {
+                    artifact: a.clone(),
+                    action: PlanAction::Delete,
+                    reason: format!(
+                        "{}:{} is gone at the source",
+                        a.repository,
+                        a.tag.as_deref().unwrap_or_default()
+                    ),
+                }));
+            }
+            artifacts.extend(deletions);
+        }
         messages.push(format!(
             "{} artifact(s) to replicate from {} repositories",
-            artifacts.len(),
+            counts.get("artifacts"),
             counts.get("repositories")
         ));
         log::info(messages.last().cloned().unwrap_or_default());
-        Ok(output(artifacts, Status::Succeeded, counts, 0, messages))
+        let mut out = output(artifacts, Status::Succeeded, counts, 0, messages);
+        out.plan = plan;
+        Ok(out)
     }
+}
+
+/// What a dry run would do with a listed artifact, and why.
+fn plan_entry(a: &Artifact, verdict: &Verdict, policy: &Policy) -> PlanEntry {
+    let (action, reason) = match verdict {
+        Verdict::Absent => (PlanAction::Copy, "not at the target".to_string()),
+        Verdict::Current(d) => (PlanAction::Skip, format!("the target has it ({d})")),
+        Verdict::WithReferrers(d) => (
+            PlanAction::Copy,
+            format!("the target has {d}; its referrers at the source are brought along"),
+        ),
+        Verdict::Differs { source, target } if policy.override_ => (
+            PlanAction::Copy,
+            format!("the target has {target}, the source {source}: replaced"),
+        ),
+        Verdict::Differs { source, target } => (
+            PlanAction::Skip,
+            format!(
+                "the target has {target}, the source {source}, and the policy does not override"
+            ),
+        ),
+        Verdict::Unknown => (
+            PlanAction::Copy,
+            "the target's digest could not be read".to_string(),
+        ),
+    };
+    PlanEntry {
+        artifact: a.clone(),
+        action,
+        reason,
+    }
+}
+
+/// `delete` artifacts for the target tags, in scope, whose source tag is
+/// gone: tags of target repositories that selected source repositories map
+/// to, that pass the tag filters, that are not referrers fallback tags, and
+/// that no source repository mapping there lists. A target repository whose
+/// listing failed, or one of whose sources could not be listed, loses
+/// nothing.
+fn deletions(
+    filters: &Filters,
+    sources_of: &HashMap<&str, (Vec<&str>, bool)>,
+    source_tags: &HashMap<String, HashSet<String>>,
+    target_tags: &TargetTags,
+) -> Vec<Artifact> {
+    let mut out = Vec::new();
+    let mut targets: Vec<&&str> = sources_of.keys().collect();
+    targets.sort();
+    for target_repository in targets {
+        let (sources, all_listed) = &sources_of[*target_repository];
+        if !all_listed {
+            continue;
+        }
+        let Some(at_target) = target_tags.listed(target_repository) else {
+            continue;
+        };
+        let mut gone: Vec<&String> = at_target
+            .iter()
+            .filter(|t| !is_fallback_tag(t) && check_tag(t).is_ok() && filters.tag(t))
+            .filter(|t| {
+                !sources
+                    .iter()
+                    .any(|s| source_tags.get(*s).is_some_and(|tags| tags.contains(*t)))
+            })
+            .collect();
+        gone.sort();
+        for tag in gone {
+            log::info(format!(
+                "{target_repository}:{tag} is gone at the source: to delete"
+            ));
+            out.push(listed(
+                Operation::Delete,
+                sources[0],
+                target_repository,
+                tag,
+            ));
+        }
+    }
+    out
 }
 
 oci_guest::export!(PullPrepare);

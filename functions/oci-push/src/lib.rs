@@ -55,8 +55,21 @@ impl Guest for Push {
         })?;
         let result = push(&artifact, &input.policy, &opts);
         host::progress(1);
-        let (status, counts, bytes, messages) = result?;
-        Ok(output(vec![artifact], status, counts, bytes, messages))
+        let pushed = result?;
+        // An artifact whose tag the target keeps goes no further: it ends
+        // skipped, and later stages (verify) do not judge it.
+        let resources = if pushed.kept_target {
+            vec![]
+        } else {
+            vec![artifact]
+        };
+        Ok(output(
+            resources,
+            pushed.status,
+            pushed.counts,
+            pushed.bytes,
+            pushed.messages,
+        ))
     }
 }
 
@@ -79,19 +92,39 @@ fn upload_options(params: &Params, policy: &Policy) -> Result<Options, WitError>
     })
 }
 
-type Outcome = (Status, Counts, u64, Vec<String>);
+/// What a push did.
+struct Pushed {
+    status: Status,
+    counts: Counts,
+    bytes: u64,
+    messages: Vec<String>,
+    /// The target's tag points at other content and the policy does not
+    /// override: nothing was pushed.
+    kept_target: bool,
+}
 
-fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Outcome, WitError> {
+impl Pushed {
+    fn skipped(counts: Counts, message: String, kept_target: bool) -> Self {
+        Self {
+            status: Status::Skipped,
+            counts,
+            bytes: 0,
+            messages: vec![message],
+            kept_target,
+        }
+    }
+}
+
+fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitError> {
     let name = artifact_name(a);
     let mut counts = Counts::new(COUNTS);
     let mut messages = Vec::new();
     let (Some(digest), Some(root)) = (a.digest.as_deref(), a.manifests.last()) else {
         log::info(format!("{name}: nothing was pulled; skipping"));
-        return Ok((
-            Status::Skipped,
+        return Ok(Pushed::skipped(
             counts,
-            0,
-            vec![format!("{name}: nothing to push")],
+            format!("{name}: nothing to push"),
+            false,
         ));
     };
     if root.digest != digest {
@@ -128,7 +161,7 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Outcome, WitErr
                 h.digest
             );
             log::warn(&m);
-            return Ok((Status::Skipped, counts, 0, vec![m]));
+            return Ok(Pushed::skipped(counts, m, true));
         }
         Some(h) => {
             log::info(format!(
@@ -210,7 +243,13 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Outcome, WitErr
     } else {
         Status::Skipped
     };
-    Ok((status, counts, bytes, messages))
+    Ok(Pushed {
+        status,
+        counts,
+        bytes,
+        messages,
+        kept_target: false,
+    })
 }
 
 /// Pushes the subject's manifests in order: those the target lacks by

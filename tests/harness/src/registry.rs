@@ -297,6 +297,22 @@ impl Registry {
         self.dir.path()
     }
 
+    /// Removes one tag, keeping its manifest and the other tags on it, as a
+    /// registry that deletes tags (distribution 3, Harbor) would. This
+    /// registry (distribution 2.8) can delete only manifests through its
+    /// API, which takes every tag on them along, so the tag's link goes
+    /// from storage instead.
+    pub fn remove_tag(&self, repo: &str, tag: &str) -> Result<()> {
+        let dir = self
+            .dir
+            .path()
+            .join("data/docker/registry/v2/repositories")
+            .join(repo)
+            .join("_manifests/tags")
+            .join(tag);
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
+    }
+
     /// Path of the registry's combined stdout/stderr log.
     pub fn log_path(&self) -> &Path {
         self.process.log_path()

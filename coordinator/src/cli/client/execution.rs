@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::policy::policy_id;
 use super::{Ctx, Failure, Outcome, decode, print_json, table, time};
+use crate::engine::PlanEntry;
 
 #[derive(Debug, Subcommand)]
 pub enum ExecutionCommand {
@@ -70,6 +71,12 @@ pub struct Execution {
     pub stopped: i64,
     #[serde(default)]
     pub bytes: i64,
+    /// Execution-scoped stages' records (shown executions only).
+    #[serde(default)]
+    stages: Vec<StageRecord>,
+    /// A dry run's plan.
+    #[serde(default)]
+    plan: Option<Vec<PlanEntry>>,
 }
 
 impl Execution {
@@ -149,6 +156,8 @@ struct Task {
     stages: Value,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 impl Task {
@@ -203,8 +212,8 @@ impl Task {
     }
 }
 
-/// One stage's record for one artifact.
-#[derive(Debug, Deserialize)]
+/// One stage's record, for one artifact or the execution.
+#[derive(Debug, Clone, Deserialize)]
 struct StageRecord {
     stage: String,
     #[serde(default)]
@@ -219,6 +228,27 @@ struct StageRecord {
     error: Option<String>,
     #[serde(default)]
     attempts: u32,
+}
+
+impl StageRecord {
+    /// `name  outcome  counts  bytes  (attempts)  error`, for `show`.
+    fn line(&self, width: usize) -> String {
+        let mut line = format!("{:<width$}  {:<9}", self.stage, self.outcome);
+        let counts = counts_text(&self.counts);
+        if !counts.is_empty() {
+            let _ = write!(line, "  {counts}");
+        }
+        if self.bytes > 0 {
+            let _ = write!(line, "  {}", HumanBytes(self.bytes));
+        }
+        if self.attempts > 1 {
+            let _ = write!(line, "  ({} attempts)", self.attempts);
+        }
+        if let Some(err) = self.error.as_deref().filter(|e| !e.is_empty()) {
+            let _ = write!(line, "  error: {err}");
+        }
+        line.trim_end().to_string()
+    }
 }
 
 fn counts_text(counts: &BTreeMap<String, Value>) -> String {
@@ -513,6 +543,10 @@ fn render_summary(e: &Execution, tasks: &[Task]) -> String {
     if !e.status_text.is_empty() {
         let _ = writeln!(out, "{}", e.status_text);
     }
+    if let Some(plan) = &e.plan {
+        out.push_str(&crate::cli::summary::plan_lines(plan));
+        return out;
+    }
     // Stages in the order they first appear.
     struct Sum {
         function: String,
@@ -602,6 +636,18 @@ fn render_show(e: &Execution, policy: &str, tasks: &[Task]) -> String {
         e.took()
     );
     let _ = writeln!(out, "progress:  {}", e.counts());
+    if !e.stages.is_empty() {
+        let _ = writeln!(out, "execution stages:");
+        let width = e.stages.iter().map(|r| r.stage.len()).max().unwrap_or(0);
+        for r in &e.stages {
+            let _ = writeln!(out, "  {}", r.line(width));
+        }
+    }
+    if let Some(plan) = &e.plan {
+        let _ = writeln!(out, "dry run plan (nothing was written):");
+        out.push_str(&crate::cli::summary::plan_lines(plan));
+        return out;
+    }
     if tasks.is_empty() {
         let _ = writeln!(out, "no tasks");
         return out;
@@ -617,24 +663,13 @@ fn render_show(e: &Execution, policy: &str, tasks: &[Task]) -> String {
         if let Some(err) = t.error.as_deref().filter(|e| !e.is_empty()) {
             let _ = writeln!(out, "    error: {err}");
         }
+        if let Some(why) = t.reason.as_deref().filter(|e| !e.is_empty()) {
+            let _ = writeln!(out, "    skipped: {why}");
+        }
         let stages = t.stages();
         let width = stages.iter().map(|r| r.stage.len()).max().unwrap_or(0);
         for r in stages {
-            let mut line = format!("    {:<width$}  {:<9}", r.stage, r.outcome);
-            let counts = counts_text(&r.counts);
-            if !counts.is_empty() {
-                let _ = write!(line, "  {counts}");
-            }
-            if r.bytes > 0 {
-                let _ = write!(line, "  {}", HumanBytes(r.bytes));
-            }
-            if r.attempts > 1 {
-                let _ = write!(line, "  ({} attempts)", r.attempts);
-            }
-            if let Some(err) = r.error.as_deref().filter(|e| !e.is_empty()) {
-                let _ = write!(line, "  error: {err}");
-            }
-            let _ = writeln!(out, "{}", line.trim_end());
+            let _ = writeln!(out, "    {}", r.line(width));
         }
     }
     out

@@ -39,6 +39,10 @@ pub enum PolicyCommand {
         /// With --wait: give up waiting after this long (e.g. `30m`, `2h`).
         #[arg(long, value_parser = humantime::parse_duration, default_value = "1h", value_name = "DURATION")]
         timeout: Duration,
+        /// Only list: show what would be copied, skipped and deleted, and
+        /// why; write nothing to the target (implies --wait).
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -51,12 +55,17 @@ pub async fn run(ctx: Ctx, command: PolicyCommand) -> Outcome {
             name,
             wait,
             timeout,
+            dry_run,
         } => {
             let (id, _) = policy_id(&ctx, &name).await?;
             let started: Value = ctx
                 .api
-                .post_action(&["policies", &id.to_string(), "executions"])
+                .post(
+                    &["policies", &id.to_string(), "executions"],
+                    &json!({"dry_run": dry_run}),
+                )
                 .await?;
+            let wait = wait || dry_run;
             let exec: Execution = decode("execution", &started)?;
             if ctx.json() {
                 if !wait {

@@ -146,6 +146,25 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiText {
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
+/// An optional JSON body: none without a `Content-Type`.
+impl<T, S> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &S,
+    ) -> Result<Option<Self>, ApiError> {
+        let body =
+            <axum::Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(req, state)
+                .await?;
+        Ok(body.map(|axum::Json(v)| ApiJson(v)))
+    }
+}
+
 /// `Query<T>` whose rejections are `ApiError`s.
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

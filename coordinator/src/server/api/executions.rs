@@ -3,10 +3,11 @@
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ErrorBody;
-use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState};
+use crate::engine::{PlanEntry, StageRecord};
 use crate::server::App;
 use crate::store::{ExecStatus, ExecTrigger, Execution, NewExecution, Task};
 
@@ -19,6 +20,16 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
         .route("/executions/{id}/tasks", get(tasks))
 }
 
+/// What to start (the body is optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartInput {
+    /// Only list: the execution's `plan` says what would be copied, skipped
+    /// and deleted, and why; nothing is written to the target.
+    #[serde(default)]
+    dry_run: bool,
+}
+
 /// Starts an execution; with single active replication on and another one
 /// active, the new one is recorded as `skipped` (still 201: it exists).
 #[utoipa::path(
@@ -27,8 +38,9 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
     tag = "executions",
     operation_id = "start_execution",
     summary = "Starts an execution of the policy",
-    description = "With single active replication on and another execution active, the new one is recorded as `skipped` (still 201: it exists).",
+    description = "With single active replication on and another execution active, the new one is recorded as `skipped` (still 201: it exists). A dry run (`{\"dry_run\": true}`) only lists, never waits for the active one, and writes nothing.",
     params(("id" = i64, Path, description = "Policy id")),
+    request_body(content = Option<StartInput>, content_type = "application/json"),
     responses(
         (status = 201, description = "The execution (possibly `skipped`)", body = Execution),
         (status = 404, description = "No such policy", body = ErrorBody),
@@ -38,18 +50,21 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
 async fn start(
     state: AppState,
     ApiPath(id): ApiPath<i64>,
+    input: Option<ApiJson<StartInput>>,
 ) -> ApiResult<(StatusCode, axum::Json<Execution>)> {
+    let input = input.map(|ApiJson(i)| i).unwrap_or_default();
     let policy = state.store.get_policy(id).await?;
-    if !policy.enabled {
+    if !policy.enabled && !input.dry_run {
         return Err(ApiError::conflict(format!(
-            "policy {} is disabled: enable it to run it",
+            "policy {} is disabled: enable it to run it (a dry run may still list it)",
             policy.name
         )));
     }
-    let exec = state
-        .store
-        .start_execution(&policy, NewExecution::new(ExecTrigger::Manual))
-        .await?;
+    let new = NewExecution {
+        dry_run: input.dry_run,
+        ..NewExecution::new(ExecTrigger::Manual)
+    };
+    let exec = state.store.start_execution(&policy, new).await?;
     state.executor.wake();
     Ok((StatusCode::CREATED, axum::Json(exec)))
 }
@@ -106,6 +121,21 @@ async fn list(
     Ok((headers, axum::Json(items)))
 }
 
+/// An execution with what it did as a whole: the records of its
+/// execution-scoped stages, and a dry run's plan.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExecutionDetail {
+    #[serde(flatten)]
+    execution: Execution,
+    /// The execution-scoped stages' records (listing, prepare, post
+    /// actions), in template order, once the execution ended; the
+    /// per-artifact records are in its tasks.
+    stages: Vec<StageRecord>,
+    /// A dry run's plan: what it would copy, skip and delete, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<Vec<PlanEntry>>,
+}
+
 /// Shows an execution.
 #[utoipa::path(
     get,
@@ -114,12 +144,27 @@ async fn list(
     operation_id = "get_execution",
     params(("id" = i64, Path, description = "Execution id")),
     responses(
-        (status = 200, description = "The execution", body = Execution),
+        (status = 200, description = "The execution", body = ExecutionDetail),
         (status = 404, description = "No such execution", body = ErrorBody),
     )
 )]
-async fn show(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Json<Execution>> {
-    Ok(axum::Json(state.store.get_execution(id).await?))
+async fn show(
+    state: AppState,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<ExecutionDetail>> {
+    let execution = state.store.get_execution(id).await?;
+    let stages =
+        serde_json::from_value(state.store.execution_report(id).await?).unwrap_or_default();
+    let plan = if execution.dry_run {
+        serde_json::from_value(state.store.execution_plan(id).await?).unwrap_or_default()
+    } else {
+        None
+    };
+    Ok(axum::Json(ExecutionDetail {
+        execution,
+        stages,
+        plan,
+    }))
 }
 
 /// Stops an execution.

@@ -61,7 +61,7 @@ const DOCUMENT: &str = "/api/v1/openapi.json";
         executions::retry,
         executions::tasks,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, executions::StartInput)),
     modifiers(&Healthz, &Protected),
     tags(
         (name = "registries", description = "Where images come from and go to; credentials are write-only"),

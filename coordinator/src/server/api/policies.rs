@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
 use crate::engine::Schedule;
+use crate::runtime::FilterKind;
 use crate::server::{App, resolve};
 use crate::store::{Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerKind};
 
@@ -131,7 +132,14 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
             "dest_namespace_replace_count: -1, 0 or a positive number",
         ));
     }
-    resolve::filters(&p.filters).map_err(|e| bad(format!("filters: {e}")))?;
+    let filters = resolve::filters(&p.filters).map_err(|e| bad(format!("filters: {e}")))?;
+    if filters.iter().any(|f| f.kind == FilterKind::Label) {
+        return Err(bad(
+            "filters: a label filter cannot apply: registries of kind distribution have no \
+             labels (Harbor's labels live in Harbor's database, not in the registry API); \
+             filter by name, tag or resource instead",
+        ));
+    }
     let schedule = match p.trigger.kind {
         TriggerKind::Manual | TriggerKind::EventBased => None,
         TriggerKind::Scheduled => {
@@ -158,7 +166,7 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
     if p.chunk_size <= 0 {
         return Err(bad("chunk_size: a positive number of bytes"));
     }
-    resolve::template(app, &p.template)
+    let template = resolve::template(app, &p.template)
         .await
         .map_err(|e| match e {
             resolve::ResolveError::Store(StoreError::NotFound { what }) => {
@@ -166,6 +174,13 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
             }
             other => bad(format!("template: {other}")),
         })?;
+    if p.replicate_deletion && !template.deletes() {
+        return Err(bad(format!(
+            "replicate_deletion: template {} has no stage for deletions (an artifact-scoped \
+             stage with `operation: delete`); use one that has, such as oci-to-oci",
+            p.template
+        )));
+    }
     let now = crate::store::now_ms();
     let next_fire_time = schedule
         .filter(|_| p.enabled)
