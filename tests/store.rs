@@ -130,6 +130,7 @@ both!(
     recover,
     tasks_and_reports,
     ticks,
+    events,
 );
 
 async fn count(store: &Store, table: &str) -> i64 {
@@ -149,6 +150,7 @@ fn new_registry(name: &str) -> NewRegistry {
         description: format!("{name} registry"),
         credential_type: Some("basic".into()),
         credential_sealed: Some(vec![1, 2, 3, 0, 255]),
+        event_secret_hash: None,
     }
 }
 
@@ -1097,4 +1099,163 @@ async fn ticks(store: Store) {
     assert!(store.arm_tick(p.id, t0 + 7000).await.unwrap());
     assert!(!store.arm_tick(p.id, t0 + 8000).await.unwrap());
     assert_eq!(store.next_tick().await.unwrap(), Some(t0 + 7000));
+}
+
+fn event(id: &str, kind: EventKind, repository: &str, tag: Option<&str>) -> NewEvent {
+    NewEvent {
+        event_id: id.into(),
+        kind,
+        repository: repository.into(),
+        tag: tag.map(String::from),
+        digest: Some(format!("sha256:{:0>64}", id.len())),
+        size: Some(10),
+        from_repository: None,
+    }
+}
+
+fn copy_task(repository: &str, tag: &str) -> NewTask {
+    NewTask {
+        repository: repository.into(),
+        target_repository: format!("mirror/{repository}"),
+        tag: Some(tag.into()),
+        digest: None,
+        operation: Operation::Copy,
+        status: "pending".into(),
+        artifact: json!({"repository": repository, "tag": tag}),
+    }
+}
+
+/// The event inbox: stored once per id, claimed under a lease, and acted on
+/// by joining the policy's pending event-based execution or starting one.
+async fn events(store: Store) {
+    let a = store.create_registry(new_registry("src")).await.unwrap();
+    let b = store.create_registry(new_registry("dst")).await.unwrap();
+    let mut input = policy("p", a.id, b.id, false);
+    input.trigger = Trigger {
+        kind: TriggerKind::EventBased,
+        trigger_settings: TriggerSettings::default(),
+    };
+    let p = store.create_policy(&input).await.unwrap();
+    let batch = [
+        event("m1", EventKind::ManifestPush, "team/app", Some("v1")),
+        event("b1", EventKind::BlobPush, "team/app", None),
+    ];
+    let first = store.accept_events(a.id, &batch, 1, 2).await.unwrap();
+    assert_eq!((first.accepted, first.duplicates), (2, 0));
+    let again = store.accept_events(a.id, &batch, 1, 2).await.unwrap();
+    assert_eq!((again.accepted, again.duplicates), (0, 2));
+    let reg = store.get_registry(a.id).await.unwrap();
+    assert_eq!(
+        (reg.events_accepted, reg.events_dropped, reg.events_ignored),
+        (2, 2, 4)
+    );
+    assert!(matches!(
+        store.accept_events(999, &batch, 0, 0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Claimed once while the lease holds; again by another once it ends.
+    let lease = Duration::from_secs(60);
+    let claimed = store.claim_events("c1", lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        store
+            .claim_events("c2", lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (m1, b1) = (&claimed[0], &claimed[1]);
+    assert_eq!(
+        (m1.kind, m1.status),
+        (EventKind::ManifestPush, EventStatus::Pending)
+    );
+
+    let started = store
+        .dispatch_event(m1, &[(&p, copy_task("team/app", "v1"))])
+        .await
+        .unwrap();
+    assert_eq!(started.len(), 1);
+    assert!(!started[0].joined);
+    let exec = started[0].execution_id;
+    assert_eq!(
+        store.get_execution(exec).await.unwrap().trigger,
+        ExecTrigger::EventBased
+    );
+    // Acting twice on one event does nothing the second time.
+    assert!(
+        store
+            .dispatch_event(m1, &[(&p, copy_task("team/app", "v1"))])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // More pushes while it is pending join it; the same tag only once. The
+    // blob event before the second push is tied to the execution.
+    store
+        .accept_events(
+            a.id,
+            &[
+                event("m2", EventKind::ManifestPush, "team/app", Some("v2")),
+                event("m3", EventKind::ManifestPush, "team/app", Some("v1")),
+            ],
+            0,
+            0,
+        )
+        .await
+        .unwrap();
+    let more = store.claim_events("c1", lease, 10).await.unwrap();
+    assert_eq!(more.len(), 2);
+    for (e, tag) in more.iter().zip(["v2", "v1"]) {
+        let d = store
+            .dispatch_event(e, &[(&p, copy_task("team/app", tag))])
+            .await
+            .unwrap();
+        assert_eq!(d[0].execution_id, exec);
+        assert!(d[0].joined);
+    }
+    let seeded = store.seeded_tasks(exec).await.unwrap();
+    assert_eq!(seeded.len(), 2, "{seeded:?}");
+    let tied: Vec<String> = store
+        .execution_events(exec)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(tied, ["m1", "b1", "m2", "m3"]);
+    store
+        .finish_event(b1.id, "copied ahead", None)
+        .await
+        .unwrap();
+
+    // Once claimed it is running: the next push starts another.
+    let running = store.claim_pending("runner", lease).await.unwrap().unwrap();
+    assert_eq!(running.id, exec);
+    store
+        .accept_events(
+            a.id,
+            &[event("m4", EventKind::ManifestPush, "team/app", Some("v3"))],
+            0,
+            0,
+        )
+        .await
+        .unwrap();
+    let m4 = store.claim_events("c1", Duration::ZERO, 10).await.unwrap();
+    assert_eq!(m4.len(), 1);
+    // A lease of nothing: another coordinator takes it at once.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let m4 = store.claim_events("c2", lease, 10).await.unwrap();
+    assert_eq!(m4.len(), 1);
+    let d = store
+        .dispatch_event(&m4[0], &[(&p, copy_task("team/app", "v3"))])
+        .await
+        .unwrap();
+    assert!(!d[0].joined);
+    assert_ne!(d[0].execution_id, exec);
+    let all = store.list_events(a.id, 100).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.iter().all(|e| e.status == EventStatus::Done), "{all:?}");
+    assert_eq!(store.prune_events(i64::MAX).await.unwrap(), 5);
 }

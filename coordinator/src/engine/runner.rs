@@ -204,6 +204,28 @@ impl Runner {
         }
     }
 
+    /// The data plane between a policy's registries, bounded by the
+    /// process's limits and knowing what the target holds; `bytes` counts
+    /// what it streams.
+    pub fn transfer(
+        &self,
+        policy: &Policy,
+        bytes: Arc<AtomicU64>,
+    ) -> Result<Arc<Transfer>, TransferError> {
+        let limits = |e: &crate::transfer::Endpoint| self.limits.registry(&e.display_url());
+        let source = RegistryClient::new(Role::Source, policy.source.clone())?
+            .with_limits(limits(&policy.source));
+        let target = RegistryClient::new(Role::Target, policy.target.clone())?
+            .with_limits(limits(&policy.target))
+            .with_known(self.known.target(&policy.target.display_url()));
+        Ok(Arc::new(Transfer::new(
+            Arc::new(source),
+            Arc::new(target),
+            self.limits.clone(),
+            bytes,
+        )))
+    }
+
     pub async fn run(
         &self,
         ctx: RunContext,
@@ -220,18 +242,7 @@ impl Runner {
         } = ctx;
         let execution_id = execution_id.as_str();
         let started = Instant::now();
-        let limits = |e: &crate::transfer::Endpoint| self.limits.registry(&e.display_url());
-        let source = RegistryClient::new(Role::Source, policy.source.clone())?
-            .with_limits(limits(&policy.source));
-        let target = RegistryClient::new(Role::Target, policy.target.clone())?
-            .with_limits(limits(&policy.target))
-            .with_known(self.known.target(&policy.target.display_url()));
-        let transfer = Arc::new(Transfer::new(
-            Arc::new(source),
-            Arc::new(target),
-            self.limits.clone(),
-            progress.bytes.clone(),
-        ));
+        let transfer = self.transfer(policy, progress.bytes.clone())?;
         let events: Arc<dyn Events> = Arc::new(Counting {
             inner: events,
             progress: progress.clone(),

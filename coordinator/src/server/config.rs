@@ -82,7 +82,7 @@ pub struct Settings {
     pub coordinator_id: String,
     /// Largest function component accepted (64 MiB).
     pub max_upload_bytes: usize,
-    /// Executions this coordinator runs at once (4).
+    /// Executions this coordinator runs at once (4; 0 runs none).
     pub max_executions: usize,
     pub admin_token: Option<String>,
     pub function_dirs: Vec<PathBuf>,
@@ -137,7 +137,9 @@ impl Settings {
             database,
             coordinator_id,
             max_upload_bytes: file.max_upload_bytes.unwrap_or(64 << 20),
-            max_executions: file.max_executions.unwrap_or(4).max(1),
+            // 0: this coordinator serves the API and takes events, and
+            // leaves running executions to others on the database.
+            max_executions: file.max_executions.unwrap_or(4),
             admin_token: std::env::var("FERRY_ADMIN_TOKEN").ok(),
             function_dirs: crate::runtime::Catalog::default_dirs(),
             lease: std::time::Duration::from_secs(

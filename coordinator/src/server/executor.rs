@@ -18,7 +18,7 @@ use crate::engine::{
 };
 use crate::runtime::{self, Artifact, TracingEvents};
 use crate::store::{
-    ExecCounts, ExecStatus, Execution, NewTask, Operation, Store, TaskUpdate, now_ms,
+    ExecCounts, ExecStatus, ExecTrigger, Execution, NewTask, Operation, Store, TaskUpdate, now_ms,
 };
 
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -47,6 +47,11 @@ impl Executor {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// How long a claim lasts without renewal.
+    pub fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// Looks for pending executions now rather than at the next poll.
@@ -97,12 +102,13 @@ impl Executor {
 
     async fn run_one(&self, app: &Arc<App>, runner: &Runner, exec: Execution) {
         let id = exec.id;
+        let mut seeded = Vec::new();
         let prepared = async {
             let policy = app.store.get_policy(exec.policy_id).await?;
             let engine_policy = resolve::engine_policy(app, &policy).await?;
             let template = resolve::template(app, &policy.template).await?;
-            let seed = match exec.retry_of {
-                Some(of) => {
+            let seed = match (exec.retry_of, exec.trigger) {
+                (Some(of), _) => {
                     let artifacts = app
                         .store
                         .task_artifacts(of, "failed")
@@ -121,7 +127,29 @@ impl Executor {
                         ),
                     })
                 }
-                None => None,
+                // Its tasks came with the registry's events.
+                (None, ExecTrigger::EventBased) => {
+                    let (ids, artifacts): (Vec<i64>, Vec<Artifact>) = app
+                        .store
+                        .seeded_tasks(id)
+                        .await?
+                        .into_iter()
+                        .filter_map(|(task, v)| {
+                            serde_json::from_value::<ArtifactJson>(v)
+                                .ok()
+                                .map(|a| (task, Artifact::from(a)))
+                        })
+                        .unzip();
+                    seeded = ids;
+                    Some(Seed {
+                        reason: format!(
+                            "not run: the registry's notifications named the {} artifact(s)",
+                            artifacts.len()
+                        ),
+                        artifacts,
+                    })
+                }
+                (None, _) => None,
             };
             Ok::<_, resolve::ResolveError>((engine_policy, template, seed))
         }
@@ -143,7 +171,12 @@ impl Executor {
             }
         };
         let progress = Arc::new(Progress::default());
-        let recorder = Arc::new(StoreRecorder::new(app.store.clone(), id, progress.clone()));
+        let recorder = Arc::new(StoreRecorder::new(
+            app.store.clone(),
+            id,
+            progress.clone(),
+            seeded,
+        ));
         let ctx = RunContext {
             execution_id: id.to_string(),
             events: Arc::new(TracingEvents),
@@ -236,7 +269,20 @@ fn summarize(report: &ExecutionReport) -> (ExecStatus, String, serde_json::Value
         .iter()
         .filter(|t| t.status == TaskStatus::Failed)
         .count();
+    let deletions = report
+        .tasks
+        .iter()
+        .filter(|t| t.operation == Operation::Delete)
+        .count();
     match report.status {
+        ExecutionStatus::Succeeded if deletions > 0 => (
+            ExecStatus::Succeeded,
+            format!(
+                "{} artifact(s) replicated, {deletions} deletion(s) replicated",
+                total - deletions
+            ),
+            json,
+        ),
         ExecutionStatus::Succeeded => (
             ExecStatus::Succeeded,
             format!("{total} artifact(s) replicated"),
@@ -250,14 +296,20 @@ fn summarize(report: &ExecutionReport) -> (ExecStatus, String, serde_json::Value
     }
 }
 
-/// An artifact as stored in a task row, to re-run it.
+/// An artifact as stored in a task row, to run it (again).
 #[derive(serde::Serialize, serde::Deserialize)]
-struct ArtifactJson {
+pub struct ArtifactJson {
     #[serde(default)]
-    operation: Operation,
-    repository: String,
-    target_repository: String,
-    tag: Option<String>,
+    pub operation: Operation,
+    pub repository: String,
+    pub target_repository: String,
+    pub tag: Option<String>,
+}
+
+impl ArtifactJson {
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }
 
 impl From<ArtifactJson> for Artifact {
@@ -291,12 +343,14 @@ struct StoreRecorder {
 }
 
 impl StoreRecorder {
-    fn new(store: Store, execution: i64, progress: Arc<Progress>) -> Self {
+    /// `seeded`: the ids of tasks recorded before the run (an event-based
+    /// run's), which the run's artifacts are, in order.
+    fn new(store: Store, execution: i64, progress: Arc<Progress>, seeded: Vec<i64>) -> Self {
         Self {
             store,
             execution,
             progress,
-            tasks: Mutex::new(Vec::new()),
+            tasks: Mutex::new(seeded.into_iter().map(|id| (id, None)).collect()),
         }
     }
 
@@ -339,6 +393,12 @@ impl StoreRecorder {
 impl Recorder for StoreRecorder {
     fn listed<'a>(&'a self, artifacts: &'a [Artifact]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            if !self.tasks.lock().await.is_empty() {
+                // Recorded already, before the run.
+                let counts = self.counts().await;
+                let _ = self.store.set_counts(self.execution, counts).await;
+                return;
+            }
             let rows: Vec<NewTask> = artifacts
                 .iter()
                 .map(|a| NewTask {

@@ -3,12 +3,15 @@
 //! executions run in-process through the same engine as `ferry copy`.
 
 pub mod api;
-mod auth;
+pub(crate) mod auth;
 mod cache;
 mod config;
+mod eager;
 mod executor;
 mod files;
 mod functions;
+pub(crate) mod inbox;
+pub(crate) mod notifications;
 mod resolve;
 mod scheduler;
 mod secrets;
@@ -19,6 +22,7 @@ use tokio::net::TcpListener;
 
 pub use config::ServeArgs;
 pub use executor::Executor;
+pub use inbox::Inbox;
 pub use scheduler::Scheduler;
 pub use secrets::Sealer;
 
@@ -38,6 +42,10 @@ pub struct App {
     pub executor: Arc<Executor>,
     /// Fires scheduled policies.
     pub scheduler: Arc<Scheduler>,
+    /// Acts on stored registry events.
+    pub inbox: Arc<Inbox>,
+    /// The engine: executions, and blobs copied ahead of their manifest.
+    pub runner: Arc<Runner>,
     /// Largest function upload accepted.
     pub max_upload_bytes: usize,
 }
@@ -75,7 +83,7 @@ pub async fn build(settings: &config::Settings) -> anyhow::Result<Arc<App>> {
         settings.coordinator_id.clone(),
         settings.max_executions,
         settings.lease,
-        runner,
+        runner.clone(),
     ));
     let app = Arc::new(App {
         store,
@@ -84,6 +92,8 @@ pub async fn build(settings: &config::Settings) -> anyhow::Result<Arc<App>> {
         catalog,
         executor,
         scheduler: Arc::new(Scheduler::default()),
+        inbox: Arc::new(Inbox::default()),
+        runner,
         max_upload_bytes: settings.max_upload_bytes,
     });
     Ok(app)
@@ -98,12 +108,14 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let exec = app.executor.clone().start(app.clone());
     let schedules = app.scheduler.clone().start(app.clone());
+    let events = app.inbox.clone().start(app.clone());
     let router = api::router(app.clone(), token);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
     exec.abort();
     schedules.abort();
+    events.abort();
     Ok(())
 }
 

@@ -97,6 +97,22 @@ pub fn filters(list: &[PolicyFilter]) -> Result<Vec<Filter>, String> {
     Ok(out)
 }
 
+/// A policy's scope as the host routes events with it: its filters, the
+/// same ones its listing applies.
+pub fn scope(p: &Policy) -> Result<ferry_scope::Filters, String> {
+    let list = filters(&p.filters)?;
+    ferry_scope::Filters::new(list.iter().map(|f| ferry_scope::Filter {
+        kind: match f.kind {
+            FilterKind::Repository => ferry_scope::Kind::Repository,
+            FilterKind::Tag => ferry_scope::Kind::Tag,
+            FilterKind::Label => ferry_scope::Kind::Label,
+            FilterKind::Resource => ferry_scope::Kind::Resource,
+        },
+        pattern: &f.pattern,
+        keep: f.decoration == Decoration::Matches,
+    }))
+}
+
 /// A registry's stored credential, unsealed.
 pub async fn credentials(app: &App, id: i64) -> Result<Option<Credentials>, ResolveError> {
     let Some((_, sealed)) = app.store.registry_credential(id).await? else {

@@ -7,6 +7,7 @@
 //! milliseconds, JSON is TEXT. The schema lives in `migrations/sqlite` and
 //! `migrations/postgres` (the DDL differs) and is applied by `Store::open`.
 
+mod events;
 mod executions;
 mod functions;
 pub mod model;
@@ -83,6 +84,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "plans_and_reasons",
         include_str!("../../../migrations/sqlite/0003_plans_and_reasons.sql"),
     ),
+    (
+        4,
+        "events",
+        include_str!("../../../migrations/sqlite/0004_events.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Embedded = &[
     (
@@ -99,6 +105,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         3,
         "plans_and_reasons",
         include_str!("../../../migrations/postgres/0003_plans_and_reasons.sql"),
+    ),
+    (
+        4,
+        "events",
+        include_str!("../../../migrations/postgres/0004_events.sql"),
     ),
 ];
 

@@ -31,6 +31,20 @@ pub struct Registry {
     pub creation_time: Millis,
     #[schema(value_type = i64, format = Int64)]
     pub update_time: Millis,
+    /// Whether an event secret is set: the registry's notifications are
+    /// then accepted at `/api/v1/registries/{id}/events` (the secret never
+    /// shows).
+    #[serde(default)]
+    pub event_secret_set: bool,
+    /// Notification events stored for event-based policies.
+    #[serde(default)]
+    pub events_accepted: i64,
+    /// Events for repositories no enabled event-based policy covers.
+    #[serde(default)]
+    pub events_dropped: i64,
+    /// Events Ferry does not act on (pulls, pushes by digest, ...).
+    #[serde(default)]
+    pub events_ignored: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -43,6 +57,9 @@ pub struct NewRegistry {
     pub credential_type: Option<String>,
     /// AEAD-sealed `access_key` + `access_secret` (see `crate::secrets`).
     pub credential_sealed: Option<Vec<u8>>,
+    /// The event secret's SHA-256 (hex): `None` keeps the stored one on an
+    /// update, `Some(None)` clears it.
+    pub event_secret_hash: Option<Option<String>>,
 }
 
 /// An uploaded or built-in stage function.
@@ -414,4 +431,112 @@ pub struct TaskUpdate {
     /// Replaces the stored digest when set (kept otherwise).
     pub digest: Option<String>,
     pub end_time: Option<Millis>,
+}
+
+/// A registry notification, as Ferry acts on it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A manifest pushed under a tag: replicate that artifact.
+    ManifestPush,
+    /// A blob pushed or mounted: copy it ahead of its manifest.
+    BlobPush,
+    /// A tag deleted: replicate the deletion.
+    TagDelete,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ManifestPush => "manifest_push",
+            Self::BlobPush => "blob_push",
+            Self::TagDelete => "tag_delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "manifest_push" => Self::ManifestPush,
+            "blob_push" => Self::BlobPush,
+            "tag_delete" => Self::TagDelete,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// Stored, not acted on yet.
+    Pending,
+    /// Acted on: see its outcome.
+    Done,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "done" => Self::Done,
+            _ => return None,
+        })
+    }
+}
+
+/// An event to store (`Store::accept_events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The sender's id for it: a redelivery carries the same.
+    pub event_id: String,
+    pub kind: EventKind,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub size: Option<i64>,
+    /// A mount's source repository.
+    pub from_repository: Option<String>,
+}
+
+/// A stored registry event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Event {
+    pub id: i64,
+    pub registry_id: i64,
+    /// The sender's id.
+    pub event_id: String,
+    pub kind: EventKind,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub size: Option<i64>,
+    pub from_repository: Option<String>,
+    #[schema(value_type = i64, format = Int64)]
+    pub received_at: Millis,
+    pub status: EventStatus,
+    /// The execution it started, joined or fed (blobs copied ahead).
+    pub execution_id: Option<i64>,
+    /// What acting on it did.
+    pub outcome: Option<String>,
+    #[schema(value_type = Option<i64>, format = Int64)]
+    pub processed_at: Option<Millis>,
+}
+
+/// What `Store::accept_events` stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct EventCounts {
+    /// Stored, to act on.
+    pub accepted: i64,
+    /// Already stored (a redelivery): acted on once.
+    pub duplicates: i64,
+    /// For repositories no enabled event-based policy covers.
+    pub dropped: i64,
+    /// Not acted on by Ferry (pulls, pushes by digest, ...).
+    pub ignored: i64,
 }

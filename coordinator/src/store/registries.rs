@@ -9,7 +9,8 @@ use super::{
 };
 
 const COLS: &str = "id, name, url, kind, insecure, description, credential_type, \
-                    creation_time, update_time";
+                    creation_time, update_time, event_secret_hash, events_accepted, \
+                    events_dropped, events_ignored";
 
 fn from_row(row: &AnyRow) -> Result<Registry, sqlx::Error> {
     Ok(Registry {
@@ -22,6 +23,12 @@ fn from_row(row: &AnyRow) -> Result<Registry, sqlx::Error> {
         credential_type: row.try_get("credential_type")?,
         creation_time: row.try_get("creation_time")?,
         update_time: row.try_get("update_time")?,
+        event_secret_set: row
+            .try_get::<Option<String>, _>("event_secret_hash")?
+            .is_some(),
+        events_accepted: row.try_get("events_accepted")?,
+        events_dropped: row.try_get("events_dropped")?,
+        events_ignored: row.try_get("events_ignored")?,
     })
 }
 
@@ -51,8 +58,8 @@ impl Store {
         let now = now_ms();
         let sql = format!(
             "INSERT INTO registries (name, url, kind, insecure, description, credential_type, \
-             credential_sealed, creation_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {COLS}"
+             credential_sealed, creation_time, update_time, event_secret_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING {COLS}"
         );
         let row = sqlx::query(&sql)
             .bind(&r.name)
@@ -63,6 +70,7 @@ impl Store {
             .bind(r.credential_type.clone())
             .bind(r.credential_sealed.clone())
             .bind(now)
+            .bind(r.event_secret_hash.clone().flatten())
             .fetch_one(&self.pool)
             .await
             .map_err(|e| {
@@ -90,7 +98,9 @@ impl Store {
              description = $6, \
              credential_type = CASE WHEN $7 = 1 THEN credential_type ELSE $8 END, \
              credential_sealed = CASE WHEN $7 = 1 THEN credential_sealed ELSE $9 END, \
-             update_time = $10 WHERE id = $1 RETURNING {COLS}"
+             update_time = $10, \
+             event_secret_hash = CASE WHEN $11 = 1 THEN event_secret_hash ELSE $12 END \
+             WHERE id = $1 RETURNING {COLS}"
         );
         let row = sqlx::query(&sql)
             .bind(id)
@@ -103,6 +113,8 @@ impl Store {
             .bind(r.credential_type.clone())
             .bind(r.credential_sealed.clone())
             .bind(now_ms())
+            .bind(b2i(r.event_secret_hash.is_none()))
+            .bind(r.event_secret_hash.clone().flatten())
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| {
@@ -180,6 +192,16 @@ impl Store {
             Err(e) if is_foreign_key_violation(&e) => Err(used_by(id, &in_use().await?)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The SHA-256 (hex) of the registry's event secret, when it has one.
+    pub async fn registry_event_secret(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT event_secret_hash FROM registries WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("registry {id}")))?;
+        Ok(row.try_get("event_secret_hash")?)
     }
 
     /// The credential's type and sealed bytes, when the registry has one.

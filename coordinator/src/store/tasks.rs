@@ -107,6 +107,24 @@ impl Store {
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
+    /// The ids and `artifact` JSON of execution `execution_id`'s tasks
+    /// recorded before it ran (an event-based run's), in insertion order.
+    pub async fn seeded_tasks(
+        &self,
+        execution_id: i64,
+    ) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, artifact FROM tasks WHERE execution_id = $1 AND status = 'pending' \
+             ORDER BY id",
+        )
+        .bind(execution_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, get_json(r, "artifact")?)))
+            .collect()
+    }
+
     /// The `artifact` JSON of execution `execution_id`'s tasks in `status`
     /// (e.g. `failed`, to retry them), in insertion order.
     pub async fn task_artifacts(

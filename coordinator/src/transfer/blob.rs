@@ -225,8 +225,9 @@ impl Transfer {
 
     /// HEAD at the target, else mount from a candidate, else upload. Into a
     /// repository the target did not know when this execution listed it, no
-    /// HEAD: it would almost always say 404, and at worst a blob is uploaded
-    /// that the registry already had.
+    /// HEAD (unless another copy of the blob was just waited for): it would
+    /// almost always say 404, and at worst a blob is uploaded that the
+    /// registry already had.
     async fn head_or_copy(
         &self,
         src_repo: &str,
@@ -235,8 +236,13 @@ impl Transfer {
         opts: &CopyOptions,
         candidates: &[String],
     ) -> Result<BlobOutcome, TransferError> {
+        // One copy of a blob into a repository at a time, process-wide: one
+        // that waited for another finds the blob there.
+        let target = self.target.endpoint().display_url();
+        let (_moving, waited) = self.limits.moving(&target, dst_repo, &blob.digest).await;
         let _permit = self.permit().await?;
-        if !self.target.unknown_repository(dst_repo) && self.exists(dst_repo, &blob.digest).await? {
+        let may_have = waited || !self.target.unknown_repository(dst_repo);
+        if may_have && self.exists(dst_repo, &blob.digest).await? {
             return Ok(BlobOutcome::present(&blob.digest));
         }
         self.mount_or_upload(src_repo, dst_repo, blob, opts, candidates)

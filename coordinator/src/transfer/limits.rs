@@ -4,9 +4,9 @@
 //! with 429s.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 /// Blob copies in flight across the process, by default: enough to keep a
 /// registry's ingest busy on a small machine without thrashing it.
@@ -22,7 +22,14 @@ pub struct Limits {
     blobs_per_registry: usize,
     requests_per_registry: usize,
     registries: Mutex<HashMap<String, Arc<RegistryLimits>>>,
+    /// Blob copies in flight, by target, repository and digest: one copy of
+    /// a blob into a repository at a time, whoever asks (an execution, or a
+    /// copy started by a registry event).
+    moving: Mutex<HashMap<BlobAt, Weak<tokio::sync::Mutex<()>>>>,
 }
+
+/// A blob in a repository of a registry: (registry URL, repository, digest).
+type BlobAt = (String, String, String);
 
 /// The bounds of one registry (by base URL).
 pub struct RegistryLimits {
@@ -48,6 +55,39 @@ impl Limits {
             blobs_per_registry: blobs_per_registry.max(1),
             requests_per_registry: requests_per_registry.max(1),
             registries: Mutex::new(HashMap::new()),
+            moving: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Holds the right to move blob `digest` into `repository` of the
+    /// registry at `target`; answers with whether another copy of it was
+    /// under way (it was waited for: the blob is likely there now).
+    pub async fn moving(&self, target: &str, repository: &str, digest: &str) -> (Moving, bool) {
+        let key = (
+            target.trim_end_matches('/').to_string(),
+            repository.to_string(),
+            digest.to_string(),
+        );
+        let lock = {
+            let mut map = self.moving.lock().expect("limits lock");
+            map.retain(|_, w| w.strong_count() > 0);
+            match map.get(&key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    map.insert(key, Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        match lock.clone().try_lock_owned() {
+            Ok(guard) => (Moving { _guard: guard }, false),
+            Err(_) => (
+                Moving {
+                    _guard: lock.lock_owned().await,
+                },
+                true,
+            ),
         }
     }
 
@@ -92,6 +132,11 @@ impl Limits {
     }
 }
 
+/// Held while one copy of a blob into a repository runs.
+pub struct Moving {
+    _guard: OwnedMutexGuard<()>,
+}
+
 /// Held while one blob copy runs.
 pub struct BlobPermit {
     _held: (
@@ -118,5 +163,25 @@ mod tests {
         assert!(third.await.is_err());
         drop(p1);
         assert!(limits.blob(&a, &b).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn one_copy_of_a_blob_into_a_repository_at_a_time() {
+        let limits = Arc::new(Limits::default());
+        let (first, waited) = limits.moving("http://t/", "r", "sha256:a").await;
+        assert!(!waited);
+        // Another repository, another digest: not held up.
+        assert!(!limits.moving("http://t", "other", "sha256:a").await.1);
+        assert!(!limits.moving("http://t", "r", "sha256:b").await.1);
+        let l = limits.clone();
+        let second = tokio::spawn(async move { l.moving("http://t", "r", "sha256:a").await.1 });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!second.is_finished());
+        drop(first);
+        assert!(
+            second.await.unwrap(),
+            "the second copy waited for the first"
+        );
+        assert!(!limits.moving("http://t", "r", "sha256:a").await.1);
     }
 }

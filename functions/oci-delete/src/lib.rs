@@ -9,7 +9,7 @@
 
 use oci_guest::client::{Deleted, Registry, check_repository, check_tag};
 use oci_guest::errors::{internal, invalid, rejected};
-use oci_guest::filter::Filters;
+use oci_guest::filter::filters;
 use oci_guest::manifest::is_fallback_tag;
 use oci_guest::params::{Counts, artifact_name, output};
 use oci_guest::{
@@ -106,7 +106,7 @@ fn delete_by_digest(
     policy: &Policy,
 ) -> Result<Vec<String>, WitError> {
     let trepo = a.target_repository.as_str();
-    let filters = Filters::new(&policy.filters)?;
+    let filters = filters(&policy.filters)?;
     let others: Vec<String> = target
         .tags(trepo, 1000)?
         .into_iter()

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use oci_guest::client::{Registry, check_repository, check_tag};
 use oci_guest::errors::{context, invalid};
-use oci_guest::filter::Filters;
+use oci_guest::filter::{Filters, filters};
 use oci_guest::manifest::is_fallback_tag;
 use oci_guest::namespace::map_repository;
 use oci_guest::params::{Counts, Params, output};
@@ -53,7 +53,7 @@ impl Guest for PullPrepare {
             return Err(invalid("parameter \"page-size\" must be at least 1"));
         }
         let policy = &input.policy;
-        let filters = Filters::new(&policy.filters)?;
+        let filters = filters(&policy.filters)?;
         let source = Registry::source();
         let target = Registry::target();
 

@@ -4,7 +4,7 @@
 use oci_guest::client::{Registry, check_repository, is_digest};
 use oci_guest::collect::Collected;
 use oci_guest::errors::{invalid, not_found};
-use oci_guest::filter::{Filters, Resource};
+use oci_guest::filter::{Resource, filters};
 use oci_guest::params::{Counts, Params, artifact_name, output};
 use oci_guest::{FunctionInfo, Guest, StageInput, StageOutput, Status, WitError, log, param};
 
@@ -29,7 +29,7 @@ impl Guest for Pull {
     fn run(input: StageInput) -> Result<StageOutput, WitError> {
         let params = Params::new(&input.params);
         let with_referrers = params.bool("referrers", true)?;
-        let filters = Filters::new(&input.policy.filters)?;
+        let filters = filters(&input.policy.filters)?;
         let [mut artifact] = <[_; 1]>::try_from(input.resources).map_err(|r: Vec<_>| {
             invalid(format!("oci-pull takes one artifact, got {}", r.len()))
         })?;

@@ -124,10 +124,16 @@ impl Registry {
         Self::start_retrying(auth, extra_yaml, true)
     }
 
+    /// Starts a plain-HTTP registry on a given port (for examples a person
+    /// follows; tests take free ports).
+    pub fn try_start_at(port: u16, auth: Auth, extra_yaml: &str) -> Result<Registry> {
+        Self::start_once(auth, extra_yaml, false, Some(port))
+    }
+
     fn start_retrying(auth: Auth, extra_yaml: &str, tls: bool) -> Result<Registry> {
         let mut last = None;
         for _ in 0..3 {
-            match Self::start_once(auth.clone(), extra_yaml, tls) {
+            match Self::start_once(auth.clone(), extra_yaml, tls, None) {
                 Ok(reg) => return Ok(reg),
                 Err(e) if format!("{e:#}").contains("address already in use") => last = Some(e),
                 Err(e) => return Err(e),
@@ -136,11 +142,14 @@ impl Registry {
         Err(last.expect("loop ran"))
     }
 
-    fn start_once(auth: Auth, extra_yaml: &str, tls: bool) -> Result<Registry> {
+    fn start_once(auth: Auth, extra_yaml: &str, tls: bool, port: Option<u16>) -> Result<Registry> {
         let dir = tempfile::Builder::new()
             .prefix("ferry-registry-")
             .tempdir()?;
-        let port = free_port()?;
+        let port = match port {
+            Some(p) => p,
+            None => free_port()?,
+        };
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data)?;
         let q = |p: &Path| serde_json::to_string(&p.to_string_lossy()).expect("string");

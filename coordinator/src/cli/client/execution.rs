@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::policy::policy_id;
 use super::{Ctx, Failure, Outcome, decode, print_json, table, time};
 use crate::engine::PlanEntry;
+use crate::store::Event;
 
 #[derive(Debug, Subcommand)]
 pub enum ExecutionCommand {
@@ -77,6 +78,9 @@ pub struct Execution {
     /// A dry run's plan.
     #[serde(default)]
     plan: Option<Vec<PlanEntry>>,
+    /// The registry events that started or fed it.
+    #[serde(default)]
+    events: Vec<Event>,
 }
 
 impl Execution {
@@ -641,6 +645,22 @@ fn render_show(e: &Execution, policy: &str, tasks: &[Task]) -> String {
         let width = e.stages.iter().map(|r| r.stage.len()).max().unwrap_or(0);
         for r in &e.stages {
             let _ = writeln!(out, "  {}", r.line(width));
+        }
+    }
+    if !e.events.is_empty() {
+        let _ = writeln!(out, "registry events:");
+        for ev in &e.events {
+            let what = match (&ev.tag, &ev.digest) {
+                (Some(t), _) => format!("{}:{t}", ev.repository),
+                (None, Some(d)) => format!("{}@{d}", ev.repository),
+                (None, None) => ev.repository.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "  {} {what}: {}",
+                ev.kind.as_str(),
+                ev.outcome.as_deref().unwrap_or("pending")
+            );
         }
     }
     if let Some(plan) = &e.plan {

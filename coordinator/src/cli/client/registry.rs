@@ -35,9 +35,24 @@ pub enum RegistryCommand {
             value_name = "PASSWORD"
         )]
         password: Option<String>,
+        /// The secret its notifications carry (`Authorization: Bearer
+        /// <secret>`), for event-based policies; at least 16 characters.
+        #[arg(
+            long,
+            env = "FERRY_EVENT_SECRET",
+            hide_env_values = true,
+            value_name = "SECRET"
+        )]
+        event_secret: Option<String>,
     },
     /// List registries.
     List,
+    /// Show a registry, its event counts, and the `notifications` block
+    /// that makes a distribution registry notify Ferry.
+    Show {
+        /// The registry's name.
+        name: String,
+    },
     /// Check that the coordinator can reach a registry (exit 1 when not).
     Check {
         /// The registry's name.
@@ -64,6 +79,8 @@ struct NewRegistry<'a> {
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     credential: Option<Credential<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_secret: Option<&'a str>,
 }
 
 /// The fields the client shows.
@@ -78,6 +95,14 @@ struct Registry {
     insecure: bool,
     #[serde(default)]
     credential_type: Option<String>,
+    #[serde(default)]
+    event_secret_set: bool,
+    #[serde(default)]
+    events_accepted: i64,
+    #[serde(default)]
+    events_dropped: i64,
+    #[serde(default)]
+    events_ignored: i64,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +122,7 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
             description,
             username,
             password,
+            event_secret,
         } => {
             let credential = match (&username, &password) {
                 (Some(u), Some(p)) => Some(Credential {
@@ -123,6 +149,7 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
                 insecure,
                 description: description.as_deref(),
                 credential,
+                event_secret: event_secret.as_deref(),
             };
             let created: Value = ctx.api.post(&["registries"], &body).await?;
             if ctx.json() {
@@ -160,6 +187,18 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
             );
             Ok(ExitCode::SUCCESS)
         }
+        RegistryCommand::Show { name } => {
+            let id = registry_id(&ctx, &name).await?;
+            let v: Value = ctx.api.get(&["registries", &id.to_string()]).await?;
+            if ctx.json() {
+                print_json(&v);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let r: Registry = decode("registry", &v)?;
+            let endpoint = ctx.api.url(&["registries", &id.to_string(), "events"], &[]);
+            outln!("{}", render_show(&r, endpoint.as_str()));
+            Ok(ExitCode::SUCCESS)
+        }
         RegistryCommand::Check { name } => {
             let id = registry_id(&ctx, &name).await?;
             let answer: Value = ctx
@@ -182,6 +221,45 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
             })
         }
     }
+}
+
+/// `ferry registry show`'s text: the registry, its events, and the
+/// `notifications` block of a distribution registry's config.
+fn render_show(r: &Registry, endpoint: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "registry:    {} (id {})", r.name, r.id);
+    let _ = writeln!(out, "url:         {}", r.url);
+    let _ = writeln!(out, "type:        {}", r.kind);
+    let _ = writeln!(out, "insecure:    {}", r.insecure);
+    let _ = writeln!(
+        out,
+        "credential:  {}",
+        r.credential_type.as_deref().unwrap_or("none")
+    );
+    let _ = writeln!(out, "events:      {endpoint}");
+    if !r.event_secret_set {
+        let _ = write!(
+            out,
+            "             no event secret: notifications are refused; set one with \
+             `ferry registry add ... --event-secret` (or the API's event_secret)"
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "             {} accepted, {} dropped (no policy covers them), {} ignored",
+        r.events_accepted, r.events_dropped, r.events_ignored
+    );
+    let _ = write!(
+        out,
+        "\nTo have a distribution registry notify Ferry, add to its config.yml:\n\n\
+         notifications:\n  events:\n    includereferences: true\n  endpoints:\n    \
+         - name: ferry\n      url: {endpoint}\n      headers:\n        \
+         Authorization: [\"Bearer <the event secret>\"]\n      timeout: 5s\n      \
+         threshold: 5\n      backoff: 1s\n"
+    );
+    out
 }
 
 /// The id of the registry called `name`.

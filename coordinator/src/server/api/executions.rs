@@ -9,7 +9,7 @@ use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState};
 use crate::engine::{PlanEntry, StageRecord};
 use crate::server::App;
-use crate::store::{ExecStatus, ExecTrigger, Execution, NewExecution, Task};
+use crate::store::{Event, ExecStatus, ExecTrigger, Execution, NewExecution, Task};
 
 pub fn routes() -> Router<std::sync::Arc<App>> {
     Router::new()
@@ -134,6 +134,10 @@ pub struct ExecutionDetail {
     /// A dry run's plan: what it would copy, skip and delete, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<Vec<PlanEntry>>,
+    /// The registry events that started or joined it, and the blobs they
+    /// had copied ahead, each with its outcome (event-based runs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    events: Vec<Event>,
 }
 
 /// Shows an execution.
@@ -160,10 +164,16 @@ async fn show(
     } else {
         None
     };
+    let events = if execution.trigger == ExecTrigger::EventBased {
+        state.store.execution_events(id).await?
+    } else {
+        Vec::new()
+    };
     Ok(axum::Json(ExecutionDetail {
         execution,
         stages,
         plan,
+        events,
     }))
 }
 

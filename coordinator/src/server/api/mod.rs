@@ -1,6 +1,7 @@
 //! The HTTP API: JSON under `/api/v1`, Harbor's field names, Bearer auth.
 
 mod error;
+mod events;
 mod executions;
 mod functions;
 mod openapi;
@@ -27,18 +28,22 @@ pub fn router(app: Arc<App>, token: String) -> Router {
         .merge(templates::routes())
         .merge(policies::routes())
         .merge(executions::routes())
+        .merge(events::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(token),
             super::auth::require_token,
         ))
         .with_state(app.clone());
+    // A registry's notifications carry its own event secret, not the
+    // admin token.
+    let notifications = events::open_routes().with_state(app.clone());
     Router::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/api/v1/openapi.json", get(openapi::document))
-        .nest("/api/v1", protected)
+        .nest("/api/v1", notifications.merge(protected))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 

@@ -17,10 +17,12 @@ use utoipa::openapi::{
 };
 
 use super::error::ErrorBody;
-use super::{executions, functions, policies, registries, templates};
+use super::{events, executions, functions, policies, registries, templates};
 
 /// The name of the Bearer security scheme.
 const BEARER: &str = "bearer";
+/// The name of a registry's event secret scheme (also Bearer).
+const EVENT_SECRET: &str = "event_secret";
 /// The document's own path: open, like `/healthz`.
 const DOCUMENT: &str = "/api/v1/openapi.json";
 
@@ -60,6 +62,8 @@ const DOCUMENT: &str = "/api/v1/openapi.json";
         executions::stop,
         executions::retry,
         executions::tasks,
+        events::receive,
+        events::list,
     ),
     components(schemas(ErrorBody, executions::StartInput)),
     modifiers(&Healthz, &Protected),
@@ -69,6 +73,7 @@ const DOCUMENT: &str = "/api/v1/openapi.json";
         (name = "templates", description = "Process templates (YAML), versioned"),
         (name = "policies", description = "What to replicate, from where to where, when, and how"),
         (name = "executions", description = "Runs of a policy and their per-artifact tasks"),
+        (name = "events", description = "Registry notifications that start executions"),
         (name = "meta", description = "Health and this document"),
     ),
 )]
@@ -130,6 +135,11 @@ impl utoipa::Modify for Protected {
         http.description =
             Some("The admin token (`FERRY_ADMIN_TOKEN`, else `<data dir>/admin-token`)".into());
         components.add_security_scheme(BEARER, SecurityScheme::Http(http));
+        let mut secret = Http::new(HttpAuthScheme::Bearer);
+        secret.description = Some(
+            "The registry's `event_secret`: its notifications carry it, not the admin token".into(),
+        );
+        components.add_security_scheme(EVENT_SECRET, SecurityScheme::Http(secret));
 
         for (path, item) in doc.paths.paths.iter_mut() {
             if !path.starts_with("/api/v1/") || path == DOCUMENT {
@@ -153,7 +163,10 @@ impl utoipa::Modify for Protected {
 }
 
 fn protect(op: &mut Operation) {
-    op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    // An operation that names its own scheme (the event endpoint) keeps it.
+    if op.security.is_none() {
+        op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    }
     let json_body = op
         .request_body
         .as_ref()
@@ -228,6 +241,7 @@ mod tests {
             ("/api/v1/executions/{id}/stop", &["post"]),
             ("/api/v1/executions/{id}/retry", &["post"]),
             ("/api/v1/executions/{id}/tasks", &["get"]),
+            ("/api/v1/registries/{id}/events", &["get", "post"]),
         ] {
             let item = paths
                 .get(path)
@@ -243,7 +257,7 @@ mod tests {
             want.sort_unstable();
             assert_eq!(have, want, "{path}");
         }
-        assert_eq!(paths.len(), 17, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 18, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]
@@ -334,9 +348,15 @@ mod tests {
                 let open = path == "/healthz" || path == DOCUMENT;
                 assert_eq!(op.get("security").is_none(), open, "{method} {path}");
                 if !open {
+                    // A registry's notifications carry its event secret.
+                    let scheme = if path.ends_with("/events") && method == "post" {
+                        EVENT_SECRET
+                    } else {
+                        BEARER
+                    };
                     assert_eq!(
                         op["security"],
-                        serde_json::json!([{BEARER: []}]),
+                        serde_json::json!([{scheme: []}]),
                         "{method} {path}"
                     );
                     assert!(op["responses"]["401"].is_object(), "{method} {path}");

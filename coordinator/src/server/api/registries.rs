@@ -57,6 +57,21 @@ pub struct RegistryInput {
     /// On update, omitting it keeps the stored credential.
     #[serde(default)]
     credential: Option<CredentialInput>,
+    /// The secret the registry's notifications carry as
+    /// `Authorization: Bearer <secret>` (at least 16 characters); write-only.
+    /// On update, omitting it keeps the stored one and `""` removes it.
+    #[serde(default)]
+    #[schema(format = Password, write_only)]
+    event_secret: Option<String>,
+}
+
+/// Shortest event secret accepted: it is all that guards the endpoint.
+const MIN_EVENT_SECRET: usize = 16;
+
+/// The stored form of an event secret: its SHA-256, hex.
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
 
 fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
@@ -98,6 +113,17 @@ fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
             ),
         ),
     };
+    let event_secret_hash = match input.event_secret.as_deref() {
+        None => None,
+        Some("") => Some(None),
+        Some(s) if s.chars().count() < MIN_EVENT_SECRET || s.trim() != s => {
+            return Err(ApiError::bad_request(format!(
+                "event_secret: at least {MIN_EVENT_SECRET} characters, without surrounding \
+                 spaces (e.g. `openssl rand -hex 24`); \"\" removes it"
+            )));
+        }
+        Some(s) => Some(Some(secret_hash(s))),
+    };
     Ok((
         NewRegistry {
             name: input.name.trim().to_string(),
@@ -107,6 +133,7 @@ fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
             description: input.description,
             credential_type,
             credential_sealed,
+            event_secret_hash,
         },
         has_credential,
     ))
