@@ -154,6 +154,20 @@ async fn copies_every_manifest_kind_byte_identically() {
     }
     assert_same_referrers(&src, &dst, "team/app", "team/app", app_v1.digest()).await;
     assert_same_referrers(&src, &dst, "team/multi", "team/multi", multi.digest()).await;
+    // Every tag at the target has the source's digest, fallback tags too.
+    for (repo, subject) in [
+        ("team/app", app_v1.digest()),
+        ("team/multi", multi.digest()),
+    ] {
+        let tag = referrers_tag(subject);
+        let theirs = manifest_digest(&dst, repo, &tag).await.unwrap();
+        assert!(theirs.is_some(), "{repo}:{tag} missing at the target");
+        assert_eq!(
+            theirs,
+            manifest_digest(&src, repo, &tag).await.unwrap(),
+            "{repo}:{tag}"
+        );
+    }
     // Referrer fallback tags travel with their subject, not as artifacts.
     assert_eq!(run.report()["tasks"].as_array().unwrap().len(), 7);
     // The shared base layer crossed the wire once; other repositories mounted it.
@@ -500,4 +514,55 @@ async fn cache_hits_do_not_renew_their_own_ttl() {
         "a cache hit renewed its TTL"
     );
     assert!(expiry(second.digest()).is_some_and(|e| e > before));
+}
+
+#[tokio::test]
+async fn a_fallback_tag_is_merged_only_when_the_target_has_referrers_of_its_own() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let img = push_image(&src, "a/app", "v1", Format::Oci, &[Layer::random(81, 1000)])
+        .await
+        .unwrap();
+    let sig = "application/vnd.example.signature";
+    let sbom = "application/vnd.example.sbom";
+    push_referrer(&src, "a/app", &img.descriptor, sig)
+        .await
+        .unwrap();
+    let run = copy(&src, &dst, &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let tag = referrers_tag(img.digest());
+    assert_eq!(
+        manifest_digest(&dst, "a/app", &tag).await.unwrap(),
+        manifest_digest(&src, "a/app", &tag).await.unwrap()
+    );
+
+    // The target gets a referrer of its own; the source a new one.
+    let own = push_referrer(
+        &dst,
+        "a/app",
+        &img.descriptor,
+        "application/vnd.example.local",
+    )
+    .await
+    .unwrap();
+    push_referrer(&src, "a/app", &img.descriptor, sbom)
+        .await
+        .unwrap();
+    let run = copy(&src, &dst, &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let push = &run.task("a/app", "v1")["stages"][1];
+    let said = push["messages"].to_string();
+    assert!(
+        said.contains("merged with the target's own index") && said.contains(own.digest()),
+        "{push}"
+    );
+    let (_, index) = get_manifest(&dst, "a/app", &tag).await.unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    let listed: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifactType"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(listed, [sig, sbom, "application/vnd.example.local"]);
 }

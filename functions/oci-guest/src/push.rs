@@ -105,41 +105,135 @@ pub fn present_at(
         .collect()
 }
 
-/// The referrers fallback tag of `subject` at the target: when the target
-/// does not serve the referrers API, merges `descriptors` into the index
-/// tagged `sha256-<hex>` (created when absent). Returns whether it changed.
+/// What [`maintain_fallback_tag`] did to the target's `sha256-<hex>` tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FallbackTag {
+    /// Nothing to do: the target serves the referrers API, or its tag is
+    /// already what it should be.
+    Kept,
+    /// The source's fallback index, copied as it is (same digest).
+    Copied,
+    /// Built (the source serves the referrers API) or extended.
+    Written,
+    /// The target's own index lists referrers the source's lacks: the two
+    /// were merged, so the tag's digest differs from the source's. Those
+    /// referrers, by digest.
+    Merged(Vec<String>),
+}
+
+/// The referrers fallback tag of `subject` at the target, when the target
+/// does not serve the referrers API. Where the source has a fallback index
+/// for it, that index is copied as it is, so the tag has the source's digest;
+/// only when the target's own index lists referrers the source's lacks are
+/// the two merged (and the answer says which). Where the source serves the
+/// referrers API instead, `descriptors` are merged into the target's index
+/// (created when absent).
 pub fn maintain_fallback_tag(
+    source: &Registry,
     target: &Registry,
-    repository: &str,
+    (repository, target_repository): (&str, &str),
     subject: &str,
     descriptors: &[Descriptor],
-) -> Result<bool, WitError> {
-    if target.referrers_api(repository, subject)?.is_some() {
+) -> Result<FallbackTag, WitError> {
+    if target.referrers_api(target_repository, subject)?.is_some() {
         log::debug(format!(
-            "{repository}: the target serves the referrers API; no fallback tag"
+            "{target_repository}: the target serves the referrers API; no fallback tag"
         ));
-        return Ok(false);
+        return Ok(FallbackTag::Kept);
     }
     let tag = manifest::fallback_tag(subject);
-    let mut index = match target.get_manifest(repository, &tag)? {
-        None => manifest::empty_index(),
-        Some(f) => serde_json::from_slice(&f.body).map_err(|e| {
-            invalid(format!(
-                "target {repository}:{tag} is not a valid referrers index: {e}"
-            ))
-        })?,
+    let theirs = target.get_manifest(target_repository, &tag)?;
+    let parse = |body: &[u8], at: &str| -> Result<serde_json::Value, WitError> {
+        serde_json::from_slice(body)
+            .map_err(|e| invalid(format!("{at}:{tag} is not a valid referrers index: {e}")))
     };
-    let changed = manifest::merge_into_index(&mut index, descriptors)
-        .map_err(|e| invalid(format!("target {repository}:{tag}: {e}")))?;
-    if changed {
+    let Some(ours) = source.get_manifest(repository, &tag)? else {
+        // The source serves the referrers API: build the target's index.
+        let mut index = match &theirs {
+            None => manifest::empty_index(),
+            Some(f) => parse(&f.body, target_repository)?,
+        };
+        let changed = manifest::merge_into_index(&mut index, descriptors)
+            .map_err(|e| invalid(format!("target {target_repository}:{tag}: {e}")))?;
+        if !changed {
+            return Ok(FallbackTag::Kept);
+        }
         let body = serde_json::to_vec(&index).map_err(|e| internal(e.to_string()))?;
-        target.put_manifest(repository, &tag, manifest::OCI_INDEX, body, None)?;
+        target.put_manifest(target_repository, &tag, manifest::OCI_INDEX, body, None)?;
         log::info(format!(
-            "{repository}:{tag} updated with {} referrer(s)",
+            "{target_repository}:{tag} updated with {} referrer(s)",
             descriptors.len()
         ));
+        return Ok(FallbackTag::Written);
+    };
+    let media_type = if ours.content_type.is_empty() {
+        manifest::OCI_INDEX.to_string()
+    } else {
+        ours.content_type.clone()
+    };
+    let Some(theirs) = theirs else {
+        target.put_manifest(
+            target_repository,
+            &tag,
+            &media_type,
+            ours.body,
+            Some(&ours.digest),
+        )?;
+        return Ok(FallbackTag::Copied);
+    };
+    if theirs.digest == ours.digest {
+        return Ok(FallbackTag::Kept);
     }
-    Ok(changed)
+    let listed = |index: &serde_json::Value| -> Vec<String> {
+        index["manifests"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|m| m["digest"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let source_index = parse(&ours.body, repository)?;
+    let target_index = parse(&theirs.body, target_repository)?;
+    let at_source = listed(&source_index);
+    let extra: Vec<String> = listed(&target_index)
+        .into_iter()
+        .filter(|d| !at_source.contains(d))
+        .collect();
+    if extra.is_empty() {
+        target.put_manifest(
+            target_repository,
+            &tag,
+            &media_type,
+            ours.body,
+            Some(&ours.digest),
+        )?;
+        return Ok(FallbackTag::Copied);
+    }
+    // Keep the target's own referrers: the source's index, plus them.
+    let mut merged = source_index;
+    let theirs_only: Vec<serde_json::Value> = target_index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["digest"]
+                .as_str()
+                .is_some_and(|d| extra.iter().any(|e| e == d))
+        })
+        .cloned()
+        .collect();
+    if let Some(list) = merged["manifests"].as_array_mut() {
+        list.extend(theirs_only);
+    }
+    let body = serde_json::to_vec(&merged).map_err(|e| internal(e.to_string()))?;
+    target.put_manifest(target_repository, &tag, &media_type, body, None)?;
+    log::warn(format!(
+        "{target_repository}:{tag}: the target's index lists {} referrer(s) the source's lacks; merged, so its digest differs from the source's",
+        extra.len()
+    ));
+    Ok(FallbackTag::Merged(extra))
 }
 
 /// The referrer descriptors of `fetched` manifests, grouped by subject digest

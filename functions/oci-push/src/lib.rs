@@ -4,9 +4,10 @@
 
 use oci_guest::client::{Registry, check_repository, check_tag};
 use oci_guest::errors::{context, internal, invalid};
+use oci_guest::manifest::fallback_tag;
 use oci_guest::params::{Counts, Params, artifact_name, output};
 use oci_guest::push::{
-    BlobSummary, by_subject, copy_blobs, fetch_all, maintain_fallback_tag, present_at,
+    BlobSummary, FallbackTag, by_subject, copy_blobs, fetch_all, maintain_fallback_tag, present_at,
 };
 use oci_guest::transfer::{Options, UploadMode};
 use oci_guest::{
@@ -222,7 +223,15 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitErro
         counts.add("referrers-pushed", 1);
     }
     for (subject, descriptors) in by_subject(&referrers, &referrer_manifests) {
-        maintain_fallback_tag(&target, trepo, &subject, &descriptors)?;
+        let done = maintain_fallback_tag(&source, &target, (repo, trepo), &subject, &descriptors)?;
+        if let FallbackTag::Merged(extra) = done {
+            messages.push(format!(
+                "{trepo}:{}: merged with the target's own index, which lists {} referrer(s) the source's lacks ({}): its digest differs from the source's",
+                fallback_tag(&subject),
+                extra.len(),
+                extra.join(", ")
+            ));
+        }
     }
     if counts.get("referrers-pushed") > 0 {
         messages.push(format!(
