@@ -260,25 +260,14 @@ async fn a_kept_target_tag_ends_skipped_with_the_reason() {
     );
 }
 
-async fn registry(s: &Server, name: &str, reg: &Registry) -> i64 {
-    let (status, v) = s
-        .post_json(
-            "/api/v1/registries",
-            json!({"name": name, "url": reg.url(), "insecure": true}),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_i64().unwrap()
-}
-
 #[tokio::test]
 async fn the_service_replicates_deletions_and_plans_dry_runs() {
     let (src, dst, _) = mirrored_pair().await;
     src.remove_tag("team/app", "v1").unwrap();
     let s = Server::start(FERRY, None, &[]).await.unwrap();
     let (a, b) = (
-        registry(&s, "src", &src).await,
-        registry(&s, "dst", &dst).await,
+        s.add_registry("src", &src).await,
+        s.add_registry("dst", &dst).await,
     );
     let base = json!({
         "name": "mirror", "src_registry": {"id": a}, "dest_registry": {"id": b},

@@ -112,16 +112,6 @@ where
     }
 }
 
-async fn executions(s: &Server, policy: i64) -> Vec<Value> {
-    s.get(&format!(
-        "/api/v1/policies/{policy}/executions?page_size=100"
-    ))
-    .await
-    .as_array()
-    .unwrap()
-    .clone()
-}
-
 async fn post_events(s: &Server, registry: i64, token: Option<&str>, body: Value) -> (u16, Value) {
     s.call_with(
         Method::POST,
@@ -169,7 +159,7 @@ async fn pushes_and_deletions_at_a_notifying_registry_are_mirrored_by_themselves
     )
     .await;
     assert_replicated(&src, &dst, "team/app", "mirror/team/app", "v1").await;
-    let execs = executions(&s, policy).await;
+    let execs = s.executions(policy).await;
     assert_eq!(execs.len(), 1, "{execs:?}");
     assert_eq!(execs[0]["trigger"], "event_based");
     let id = execs[0]["id"].as_i64().unwrap();
@@ -260,7 +250,7 @@ async fn pushes_and_deletions_at_a_notifying_registry_are_mirrored_by_themselves
             .as_deref(),
         Some(img.digest())
     );
-    let deletion = executions(&s, policy).await;
+    let deletion = s.executions(policy).await;
     let deletion = s
         .wait_execution(deletion[0]["id"].as_i64().unwrap(), Duration::from_secs(30))
         .await;
@@ -305,7 +295,7 @@ async fn the_endpoint_wants_the_secret_reads_payloads_and_stores_once() {
     )
     .await;
     let before = s.get(&format!("/api/v1/registries/{src_id}")).await;
-    let runs = executions(&s, policy).await.len();
+    let runs = s.executions(policy).await.len();
     let push = |id: &str, tag: &str| {
         json!({"events": [{"id": id, "action": "push", "target": {
             "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -358,7 +348,7 @@ async fn the_endpoint_wants_the_secret_reads_payloads_and_stores_once() {
         "the redelivered event's run",
         Duration::from_secs(30),
         || async {
-            let e = executions(&s, policy).await;
+            let e = s.executions(policy).await;
             (e.len() > runs).then_some(e)
         },
     )
@@ -441,7 +431,7 @@ async fn events_acknowledged_by_a_coordinator_that_dies_still_run() {
     .unwrap();
     // Acknowledged and acted on: a pending execution, which A never runs.
     let execs = eventually("the pending execution", Duration::from_secs(30), || async {
-        let e = executions(&a, policy).await;
+        let e = a.executions(policy).await;
         (!e.is_empty()).then_some(e)
     })
     .await;

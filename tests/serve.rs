@@ -9,16 +9,6 @@ use serde_json::{Value, json};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
-async fn registry(s: &Server, name: &str, reg: &Registry) -> i64 {
-    let mut body = json!({"name": name, "url": reg.url(), "insecure": true});
-    if let Some((u, p)) = reg.credentials() {
-        body["credential"] = json!({"type": "basic", "access_key": u, "access_secret": p});
-    }
-    let (status, v) = s.post_json("/api/v1/registries", body).await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_i64().unwrap()
-}
-
 async fn policy(s: &Server, body: Value) -> i64 {
     let (status, v) = s.post_json("/api/v1/policies", body).await;
     assert_eq!(status, 201, "{v}");
@@ -66,8 +56,8 @@ async fn replicates_over_http_and_records_every_stage() {
     .unwrap();
 
     let s = Server::start(FERRY, None, &[]).await.unwrap();
-    let src_id = registry(&s, "src", &src).await;
-    let dst_id = registry(&s, "dst", &dst).await;
+    let src_id = s.add_registry("src", &src).await;
+    let dst_id = s.add_registry("dst", &dst).await;
 
     // Credentials are write-only and sealed at rest.
     let shown = s.get(&format!("/api/v1/registries/{dst_id}")).await;
@@ -175,8 +165,8 @@ stages:
 
 /// Registries, the slow template and a policy using it.
 async fn slow_policy(s: &Server, src: &Registry, dst: &Registry, single_active: bool) -> i64 {
-    let src_id = registry(s, "src", src).await;
-    let dst_id = registry(s, "dst", dst).await;
+    let src_id = s.add_registry("src", src).await;
+    let dst_id = s.add_registry("dst", dst).await;
     let (status, v) = s
         .call(
             Method::POST,
@@ -363,7 +353,7 @@ async fn bad_input_gets_a_4xx_with_a_message_and_writes_nothing() {
         .await
         .unwrap();
     let reg = Registry::start(Auth::None);
-    let good = registry(&s, "good", &reg).await;
+    let good = s.add_registry("good", &reg).await;
     let before = counts(&s).await;
 
     let cases: Vec<(Method, &str, Body, u16, &str)> = vec![
@@ -496,8 +486,8 @@ async fn retry_re_runs_only_the_failed_tasks() {
     .await
     .unwrap();
     let s = Server::start(FERRY, None, &[]).await.unwrap();
-    let src_id = registry(&s, "src", &src).await;
-    let dst_id = registry(&s, "dst", &dst).await;
+    let src_id = s.add_registry("src", &src).await;
+    let dst_id = s.add_registry("dst", &dst).await;
     let yaml = "version: 1\nname: flaky\nstages:\n  - {name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}\n  - {name: pull, function: oci-pull@0.3.0, scope: artifact}\n  - name: break\n    function: fault-injector@0.3.0\n    scope: artifact\n    params: {mode: fail, repository: \"bad/**\"}\n  - {name: push, function: oci-push@0.3.0, scope: artifact}\n";
     let (status, v) = s
         .call(
@@ -581,8 +571,8 @@ async fn the_existence_cache_in_redis_spares_a_rerun() {
     let s = Server::start(FERRY, None, &[("FERRY_REDIS", redis_url.as_str())])
         .await
         .unwrap();
-    let src_id = registry(&s, "src", &src).await;
-    let dst_id = registry(&s, "dst", &dst).await;
+    let src_id = s.add_registry("src", &src).await;
+    let dst_id = s.add_registry("dst", &dst).await;
     let pid = policy(
         &s,
         json!({

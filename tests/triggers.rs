@@ -25,22 +25,11 @@ async fn sleep_until(at: i64) {
     }
 }
 
-async fn registry(s: &Server, name: &str, reg: &Registry) -> i64 {
-    let (status, v) = s
-        .post_json(
-            "/api/v1/registries",
-            json!({"name": name, "url": reg.url(), "insecure": true}),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_i64().unwrap()
-}
-
 /// A policy every `period` seconds between two fresh registries; answers
 /// it.
 async fn every(s: &Server, period: u32, src: &Registry, dst: &Registry, extra: Value) -> Value {
-    let src_id = registry(s, "src", src).await;
-    let dst_id = registry(s, "dst", dst).await;
+    let src_id = s.add_registry("src", src).await;
+    let dst_id = s.add_registry("dst", dst).await;
     let mut body = json!({
         "name": "ticking", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
         "trigger": {"type": "scheduled", "trigger_settings": {"cron": format!("*/{period} * * * * *")}},
@@ -51,16 +40,6 @@ async fn every(s: &Server, period: u32, src: &Registry, dst: &Registry, extra: V
     let (status, v) = s.post_json("/api/v1/policies", body).await;
     assert_eq!(status, 201, "{v}");
     v
-}
-
-async fn executions(s: &Server, policy: i64) -> Vec<Value> {
-    s.get(&format!(
-        "/api/v1/policies/{policy}/executions?page_size=100"
-    ))
-    .await
-    .as_array()
-    .unwrap()
-    .clone()
 }
 
 async fn set_enabled(s: &Server, policy: &Value, enabled: bool) -> Value {
@@ -117,7 +96,7 @@ async fn each_tick_fires_once_across_coordinators_and_missed_ticks_fire_once() {
 
     // Three ticks with two coordinators racing for each, then both die.
     sleep_until(first + 5000).await;
-    let before = ticks(&executions(&a, pid).await);
+    let before = ticks(&a.executions(pid).await);
     assert_eq!(before, [first, first + 2000, first + 4000]);
     a.kill().await;
     b.kill().await;
@@ -136,7 +115,7 @@ async fn each_tick_fires_once_across_coordinators_and_missed_ticks_fire_once() {
     assert_eq!(disabled["next_fire_time"], Value::Null);
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
-    let all = executions(&c, pid).await;
+    let all = c.executions(pid).await;
     let ticks = ticks(&all);
     // The ticks missed while both were down (+6 s, +8 s, and +10 s if the
     // start took that long) fire once, as the first one missed; then every
@@ -208,7 +187,7 @@ async fn ticks_of_a_single_active_policy_during_a_long_run_are_skipped() {
     // +6 s after it: never two at once.
     let until = Instant::now() + Duration::from_millis((first + 7000 - now_ms()) as u64);
     while Instant::now() < until {
-        let execs = executions(&s, pid).await;
+        let execs = s.executions(pid).await;
         let active = execs
             .iter()
             .filter(|e| matches!(e["status"].as_str(), Some("pending" | "running")))
@@ -217,7 +196,7 @@ async fn ticks_of_a_single_active_policy_during_a_long_run_are_skipped() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     set_enabled(&s, &policy, false).await;
-    let execs = executions(&s, pid).await;
+    let execs = s.executions(pid).await;
     let ticks = ticks(&execs);
     assert_eq!(&ticks[..3], [first, first + 3000, first + 6000]);
     let by_tick = |t: i64| execs.iter().find(|e| e["tick_time"] == t).unwrap();

@@ -79,18 +79,7 @@ pub fn render(report: &ExecutionReport, template: &Template, policy: &Policy) ->
             counts.join(" "),
         );
     }
-    for r in report
-        .stages
-        .iter()
-        .filter(|r| r.outcome == Outcome::Failed)
-    {
-        let _ = writeln!(
-            out,
-            "failed: stage {}: {}",
-            r.stage,
-            r.error.as_deref().unwrap_or("?")
-        );
-    }
+    failed_stages(&mut out, report);
     for t in report.failed_tasks() {
         let _ = writeln!(
             out,
@@ -132,6 +121,13 @@ pub fn render_plan(report: &ExecutionReport, plan: &[PlanEntry], policy: &Policy
         policy.target.display_url(),
         report.template,
     );
+    failed_stages(&mut out, report);
+    out.push_str(&plan_lines(plan));
+    out
+}
+
+/// A line per failed execution-scoped stage.
+fn failed_stages(out: &mut String, report: &ExecutionReport) {
     for r in report
         .stages
         .iter()
@@ -144,8 +140,6 @@ pub fn render_plan(report: &ExecutionReport, plan: &[PlanEntry], policy: &Policy
             r.error.as_deref().unwrap_or("?")
         );
     }
-    out.push_str(&plan_lines(plan));
-    out
 }
 
 /// The lines of a plan and a total, as `ferry copy --dry-run` and

@@ -153,6 +153,30 @@ impl Server {
             .await
     }
 
+    /// Registers `reg` as registry `name`, with its credentials; answers its
+    /// id.
+    pub async fn add_registry(&self, name: &str, reg: &crate::Registry) -> i64 {
+        let mut body = serde_json::json!({"name": name, "url": reg.url(), "insecure": true});
+        if let Some((u, p)) = reg.credentials() {
+            body["credential"] =
+                serde_json::json!({"type": "basic", "access_key": u, "access_secret": p});
+        }
+        let (status, v) = self.post_json("/api/v1/registries", body).await;
+        assert_eq!(status, 201, "registering {name}: {v}");
+        v["id"].as_i64().expect("registry id")
+    }
+
+    /// A policy's executions, newest first (the last 100).
+    pub async fn executions(&self, policy: i64) -> Vec<Value> {
+        self.get(&format!(
+            "/api/v1/policies/{policy}/executions?page_size=100"
+        ))
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    }
+
     /// Polls an execution until it is final (bounded: `limit`).
     pub async fn wait_execution(&self, id: i64, limit: Duration) -> Value {
         let deadline = Instant::now() + limit;
