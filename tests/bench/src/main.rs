@@ -10,6 +10,7 @@
 //! Run it with `tests/scripts/bench` (it builds what it needs first).
 
 mod corpus;
+mod lag;
 mod measure;
 mod raw;
 
@@ -64,6 +65,15 @@ struct Args {
     /// (for profiling runs by hand); measures nothing.
     #[arg(long, value_name = "SECONDS")]
     hold: Option<u64>,
+    /// Only the push-to-replica lag (no corpus, no copies).
+    #[arg(long)]
+    lag_only: bool,
+    /// Skip the push-to-replica lag.
+    #[arg(long, conflicts_with = "lag_only")]
+    no_lag: bool,
+    /// Size of the image the lag is measured with, in MiB (5 layers).
+    #[arg(long, default_value_t = 100.0)]
+    lag_mib: f64,
 }
 
 /// `$CARGO_TARGET_DIR/release/ferry`, else the workspace's `target/release/ferry`.
@@ -133,6 +143,10 @@ async fn run(args: Args) -> Result<bool> {
         Duration::from_secs(args.timeout),
     );
 
+    if args.lag_only {
+        let lag = measure_lag(&args, &tools).await?;
+        return Ok(print_lag(&args, &lag) || !args.require_targets);
+    }
     let plan = Plan::new(args.scale, args.repos, args.tags);
     let started = Instant::now();
     let corpus = Corpus::build(plan).await?;
@@ -211,8 +225,76 @@ async fn run(args: Args) -> Result<bool> {
         s.ferry_noop_cold.push(noop);
         bench.noop_floor(&ferry_b, &mut s).await?;
     }
+    drop(a);
+    let met = print_table(&args, &s, mib);
+    if args.no_lag {
+        return Ok(met);
+    }
+    let lag = measure_lag(&args, &tools).await?;
+    Ok(met && (print_lag(&args, &lag) || !args.require_targets))
+}
 
-    Ok(print_table(&args, &s, mib))
+/// The push-to-replica lag, `--runs` times (see [`lag`]).
+async fn measure_lag(args: &Args, tools: &Tools) -> Result<lag::LagSamples> {
+    if !(1.0..=4096.0).contains(&args.lag_mib) {
+        bail!("--lag-mib must be in [1, 4096]");
+    }
+    tools.ferry_functions().await?;
+    eprintln!("push-to-replica lag, {:.0} MiB in 5 layers", args.lag_mib);
+    let stage = lag::Stage::start(tools).await?;
+    let mut s = lag::LagSamples::default();
+    for run in 1..=args.runs {
+        eprintln!("lag run {run}/{}", args.runs);
+        stage.run(tools, run, args.lag_mib, &mut s).await?;
+    }
+    Ok(s)
+}
+
+/// The lag table; whether both targets were met.
+fn print_lag(args: &Args, s: &lag::LagSamples) -> bool {
+    let runs = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!();
+    println!(
+        "push-to-replica lag: {:.0} MiB image in 5 layers, {} run(s); medians",
+        args.lag_mib, args.runs
+    );
+    println!();
+    println!("{:<40} {:>9}  runs", "measurement", "median");
+    for (name, v) in [
+        ("lag after the manifest PUT, layers ahead", &s.ahead),
+        ("lag after the manifest PUT, all at once", &s.at_once),
+        ("the client's push, all at once", &s.push),
+        ("manual ferry copy of the image", &s.manual),
+    ] {
+        if let Some(m) = median(v) {
+            println!("{name:<40} {m:>7.3} s  {}", runs(v));
+        }
+    }
+    let bound: Vec<f64> = s.manual.iter().map(|m| 1.2 * m + 0.5).collect();
+    let checks = [
+        ("lag, layers ahead", median(&s.ahead), median(&[0.5])),
+        ("lag, all at once", median(&s.at_once), median(&bound)),
+    ];
+    println!();
+    println!("{:<40} {:>9}  {:>12}  result", "target", "value", "bound");
+    let mut met = true;
+    for (name, value, bound) in checks {
+        if let (Some(v), Some(b)) = (value, bound) {
+            met &= v <= b;
+            println!(
+                "{name:<40} {v:>7.3} s  {:>10}  {}",
+                format!("<= {b:.3} s"),
+                if v <= b { "met" } else { "MISSED" }
+            );
+        }
+    }
+    println!("(all at once: the bound is 1.2 x the manual copy's median + 0.5 s)");
+    met
 }
 
 /// What every measurement needs: the tools, registry A with the corpus,

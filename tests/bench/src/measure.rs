@@ -114,6 +114,11 @@ impl Tools {
         })
     }
 
+    /// The ferry binary under measurement.
+    pub fn ferry_path(&self) -> &str {
+        self.ferry.to_str().unwrap_or("ferry")
+    }
+
     /// `ferry functions`: loads every stage function, which compiles it on a
     /// machine's first use and caches the code; returns the seconds it took.
     pub async fn ferry_functions(&self) -> Result<f64> {
