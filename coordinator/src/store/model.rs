@@ -98,19 +98,83 @@ pub struct TemplateRow {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RegistryRef {
+    #[serde(deserialize_with = "whole::int")]
     pub id: i64,
+}
+
+/// Integers as JSON Schema counts them: `3` and `3.0` alike, so a body
+/// valid for the API's OpenAPI document is read as it says.
+pub mod whole {
+    use serde::{Deserialize as _, Deserializer, de::Error as _};
+
+    /// An integer field.
+    pub fn int<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64>,
+    {
+        let n = serde_json::Number::deserialize(d)?;
+        // 2^63: the first float past i64::MAX.
+        const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+        let v = n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (-LIMIT..LIMIT).contains(f))
+                    .map(|f| f as i64)
+            })
+            .ok_or_else(|| D::Error::custom(format!("{n} is not an integer in range")))?;
+        T::try_from(v).map_err(|_| D::Error::custom(format!("{n} is out of range")))
+    }
+
+    /// An optional integer field (`null` or absent: none).
+    pub fn opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64>,
+    {
+        #[derive(serde::Deserialize)]
+        struct Int<T: TryFrom<i64>>(#[serde(deserialize_with = "int")] T);
+        Ok(Option::<Int<T>>::deserialize(d)?.map(|Int(v)| v))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PolicyFilter {
-    /// `name` (repository) | `tag` | `label` | `resource`.
+    /// `name` (repository; `repository` is the same) | `tag` | `resource`.
+    /// Harbor's `label` has nothing to match in a distribution registry.
     #[serde(rename = "type")]
+    #[schema(value_type = FilterType)]
     pub kind: String,
-    /// A glob (name, tag), a label, or `image`/`artifact` (resource).
+    /// A glob (name, tag), or `image`/`artifact` (resource); null, empty
+    /// or absent: everything.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub value: serde_json::Value,
     /// `matches` (default) | `excludes`.
     #[serde(default)]
+    #[schema(value_type = Option<FilterDecoration>)]
     pub decoration: Option<String>,
+}
+
+/// A filter's `type`, as the document lists them.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum FilterType {
+    Name,
+    Repository,
+    Tag,
+    Resource,
+}
+
+/// A filter's `decoration`, as the document lists them.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum FilterDecoration {
+    Matches,
+    Excludes,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
@@ -539,4 +603,48 @@ pub struct EventCounts {
     pub dropped: i64,
     /// Not acted on by Ferry (pulls, pushes by digest, ...).
     pub ignored: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Ints {
+        #[serde(deserialize_with = "whole::int")]
+        small: i32,
+        #[serde(default, deserialize_with = "whole::opt")]
+        big: Option<i64>,
+    }
+
+    fn ints(json: &str) -> Result<Ints, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn whole_numbers_are_integers_however_written() {
+        let v = ints(r#"{"small": 3.0, "big": -9.0e18}"#).unwrap();
+        assert_eq!((v.small, v.big), (3, Some(-9_000_000_000_000_000_000)));
+        let v = ints(r#"{"small": -1, "big": null}"#).unwrap();
+        assert_eq!((v.small, v.big), (-1, None));
+        assert_eq!(ints(r#"{"small": 7}"#).unwrap().big, None);
+        assert_eq!(
+            ints(r#"{"small": 0, "big": 9223372036854775807}"#)
+                .unwrap()
+                .big,
+            Some(i64::MAX)
+        );
+        for bad in [
+            r#"{"small": 1.5}"#,
+            r#"{"small": 2147483648}"#,
+            r#"{"small": "1"}"#,
+            r#"{"small": 1, "big": 9223372036854775808}"#,
+            r#"{"small": 1, "big": 9.3e18}"#,
+            r#"{"small": 1, "big": 1e400}"#,
+        ] {
+            assert!(ints(bad).is_err(), "{bad}");
+        }
+        let r: RegistryRef = serde_json::from_str(r#"{"id": 12.0}"#).unwrap();
+        assert_eq!(r.id, 12);
+    }
 }

@@ -20,7 +20,7 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
         .route("/executions/{id}/tasks", get(tasks))
 }
 
-/// What to start (the body is optional).
+/// What to start (the body is optional; `null` is the same as none).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartInput {
@@ -50,9 +50,10 @@ pub struct StartInput {
 async fn start(
     state: AppState,
     ApiPath(id): ApiPath<i64>,
-    input: Option<ApiJson<StartInput>>,
+    input: Option<ApiJson<Option<StartInput>>>,
 ) -> ApiResult<(StatusCode, axum::Json<Execution>)> {
-    let input = input.map(|ApiJson(i)| i).unwrap_or_default();
+    // No body, or `null`: the defaults.
+    let input = input.and_then(|ApiJson(i)| i).unwrap_or_default();
     let policy = state.store.get_policy(id).await?;
     if !policy.enabled && !input.dry_run {
         return Err(ApiError::conflict(format!(

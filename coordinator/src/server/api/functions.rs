@@ -29,10 +29,10 @@ pub fn routes(limit: usize) -> Router<std::sync::Arc<App>> {
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// Lowercase letters, digits and `-`, at most 64.
-    #[param(example = "retag")]
+    #[param(example = "retag", pattern = "^[a-z0-9-]{1,64}$")]
     name: String,
     /// Letters, digits, `.`, `_`, `+` and `-`, at most 64.
-    #[param(example = "1.0.0")]
+    #[param(example = "1.0.0", pattern = "^[A-Za-z0-9._+-]{1,64}$")]
     version: String,
 }
 
@@ -62,8 +62,8 @@ fn valid_version(s: &str) -> bool {
     operation_id = "upload_function",
     params(UploadQuery),
     request_body(
-        description = "The component's bytes",
-        content(("application/wasm")),
+        description = "The component's bytes (whatever the `Content-Type`)",
+        content(("application/wasm"), ("application/octet-stream")),
     ),
     responses(
         (status = 201, description = "The stored function", body = FunctionRow),

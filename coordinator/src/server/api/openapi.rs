@@ -3,20 +3,22 @@
 //!
 //! A new handler goes in `paths(...)` below (and its types in `schemas`
 //! when no operation references them). The Bearer requirement and the
-//! errors every protected call may return (401, 500; 415 and 422 for JSON
-//! bodies) are added by `Protected` rather than repeated on each handler.
+//! errors every protected call may return (401, 500; 400 for path
+//! parameters; 400, 415 and 422 for JSON bodies) are added by `Protected`
+//! rather than repeated on each handler.
 
 use std::sync::LazyLock;
 
 use axum::Json;
 use utoipa::OpenApi as _;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, ObjectBuilder, OpenApi, RefOr, Response, ResponseBuilder, Type,
 };
 
 use super::error::ErrorBody;
+use super::registries::PlainHttp;
 use super::{events, executions, functions, policies, registries, templates};
 
 /// The name of the Bearer security scheme.
@@ -66,7 +68,7 @@ const DOCUMENT: &str = "/api/v1/openapi.json";
         events::list,
     ),
     components(schemas(ErrorBody, executions::StartInput)),
-    modifiers(&Healthz, &Protected),
+    modifiers(&Healthz, &Protected, &PlainHttp),
     tags(
         (name = "registries", description = "Where images come from and go to; credentials are write-only"),
         (name = "functions", description = "Stage functions: WebAssembly components"),
@@ -167,14 +169,36 @@ fn protect(op: &mut Operation) {
     if op.security.is_none() {
         op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
     }
+    // A body read as JSON (`ApiJson`) takes only `application/json`; the
+    // event endpoint also takes distribution's media type, and reads bytes.
     let json_body = op
         .request_body
         .as_ref()
-        .is_some_and(|b| b.content.contains_key("application/json"));
+        .is_some_and(|b| b.content.len() == 1 && b.content.contains_key("application/json"));
+    let path_params = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Path);
+    // What a 400 means when the operation does not say it: the extractors'
+    // rejections, before the handler runs.
+    let bad_request = match (path_params, json_body) {
+        (true, true) => Some(
+            "A path parameter that does not parse (an id that is not a 64-bit integer), or a body that is not JSON",
+        ),
+        (true, false) => {
+            Some("A path parameter that does not parse (an id that is not a 64-bit integer)")
+        }
+        (false, true) => Some("The body is not JSON"),
+        (false, false) => None,
+    };
     let mut extra = vec![
         ("401", "Missing or wrong Bearer token"),
         ("500", "The server failed; see its log"),
     ];
+    if let Some(description) = bad_request {
+        extra.push(("400", description));
+    }
     if json_body {
         extra.push(("415", "The body is not `application/json`"));
         extra.push(("422", "The JSON does not fit the schema"));
@@ -208,7 +232,7 @@ fn error(description: &str) -> RefOr<Response> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -364,6 +388,113 @@ mod tests {
             }
         }
         assert!(doc.get("security").is_none());
+    }
+
+    #[test]
+    fn malformed_path_parameters_are_declared() {
+        let doc = doc();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let in_path = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path"));
+                if in_path {
+                    assert!(op["responses"]["400"].is_object(), "{method} {path}");
+                }
+            }
+        }
+        // The event endpoint reads bytes: no 415 or 422 from a JSON extractor.
+        let receive = &doc["paths"]["/api/v1/registries/{id}/events"]["post"]["responses"];
+        assert!(receive["400"].is_object() && receive["401"].is_object());
+        assert!(receive.get("415").is_none() && receive.get("422").is_none());
+        let start = &doc["paths"]["/api/v1/policies/{id}/executions"]["post"]["responses"];
+        for status in ["400", "415", "422"] {
+            assert!(start[status].is_object(), "{status}");
+        }
+    }
+
+    /// The characters of a pattern's single bracketed class (`\t`, `\r`,
+    /// `\xHH`, `\uHHHH`, literals and ranges).
+    fn class(pattern: &str) -> (bool, Vec<char>) {
+        let inner = pattern
+            .strip_prefix('[')
+            .unwrap()
+            .strip_suffix(']')
+            .unwrap();
+        let (negated, inner) = match inner.strip_prefix('^') {
+            Some(rest) => (true, rest),
+            None => (false, inner),
+        };
+        let mut chars = inner.chars().peekable();
+        let mut atoms = Vec::new();
+        while let Some(c) = chars.next() {
+            let atom = if c == '\\' {
+                let hex = |n: usize, chars: &mut std::iter::Peekable<std::str::Chars>| {
+                    let digits: String = (0..n).map(|_| chars.next().unwrap()).collect();
+                    char::from_u32(u32::from_str_radix(&digits, 16).unwrap()).unwrap()
+                };
+                match chars.next().unwrap() {
+                    't' => '\t',
+                    'r' => '\r',
+                    'x' => hex(2, &mut chars),
+                    'u' => hex(4, &mut chars),
+                    other => panic!("unexpected escape \\{other}"),
+                }
+            } else {
+                c
+            };
+            atoms.push(atom);
+        }
+        let mut set = Vec::new();
+        let mut i = 0;
+        while i < atoms.len() {
+            if i + 2 < atoms.len() && atoms[i + 1] == '-' {
+                set.extend(atoms[i]..=atoms[i + 2]);
+                i += 3;
+            } else {
+                set.push(atoms[i]);
+                i += 1;
+            }
+        }
+        (negated, set)
+    }
+
+    /// "Not blank" in the document is what `str::trim` leaves something of.
+    #[test]
+    fn not_blank_is_rusts_white_space() {
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        let registry = &schemas["RegistryInput"]["allOf"][0]["properties"];
+        let pattern = registry["name"]["pattern"].as_str().unwrap();
+        let (negated, mut set) = class(pattern);
+        assert!(negated);
+        set.sort_unstable();
+        let white: Vec<char> = (char::MIN..=char::MAX)
+            .filter(|c| c.is_whitespace())
+            .collect();
+        assert_eq!(set, white);
+        assert_eq!(
+            schemas["PolicyInput"]["properties"]["name"]["pattern"],
+            pattern
+        );
+        let secret = registry["event_secret"]["pattern"].as_str().unwrap();
+        assert_eq!(
+            secret,
+            format!("^$|^{pattern}[\\s\\S]{{14,}}{pattern}$"),
+            "an event secret: empty, or 16 characters and more without surrounding white space"
+        );
+    }
+
+    #[test]
+    fn plain_http_needs_insecure() {
+        let doc = doc();
+        let rule = &doc["components"]["schemas"]["RegistryInput"]["allOf"][1]["anyOf"];
+        assert_eq!(
+            rule[0]["properties"]["url"]["pattern"],
+            "^[Hh][Tt][Tt][Pp][Ss]://"
+        );
+        assert_eq!(rule[1]["properties"]["insecure"]["enum"], json!([true]));
+        assert_eq!(rule[1]["required"], json!(["insecure"]));
     }
 
     #[test]

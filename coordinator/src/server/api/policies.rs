@@ -11,7 +11,7 @@ use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
 use crate::engine::Schedule;
 use crate::runtime::FilterKind;
 use crate::server::{App, resolve};
-use crate::store::{Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerKind};
+use crate::store::{Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerKind, whole};
 
 pub fn routes() -> Router<std::sync::Arc<App>> {
     Router::new()
@@ -45,6 +45,11 @@ fn manual() -> Trigger {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
+    /// Not blank; stored without surrounding white space.
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     name: String,
     #[serde(default)]
     description: String,
@@ -54,8 +59,9 @@ pub struct PolicyInput {
     dest_registry: Option<RegistryRef>,
     #[serde(default)]
     dest_namespace: String,
-    #[serde(default = "default_count")]
-    #[schema(default = -1)]
+    /// -1: replace the whole namespace; N: its first N levels.
+    #[serde(default = "default_count", deserialize_with = "whole::int")]
+    #[schema(default = -1, minimum = -1)]
     dest_namespace_replace_count: i32,
     #[serde(default)]
     filters: Vec<PolicyFilter>,
@@ -70,14 +76,15 @@ pub struct PolicyInput {
     #[serde(default = "yes")]
     #[schema(default = true)]
     enabled: bool,
-    #[serde(default = "unlimited")]
-    #[schema(default = -1)]
+    #[serde(default = "unlimited", deserialize_with = "whole::int")]
+    #[schema(default = -1, minimum = -1)]
     /// KB/s; -1 or 0: unlimited.
     speed: i64,
     #[serde(default)]
     copy_by_chunk: bool,
-    #[serde(default = "ten_mb")]
-    #[schema(default = 10485760)]
+    /// Bytes.
+    #[serde(default = "ten_mb", deserialize_with = "whole::int")]
+    #[schema(default = 10485760, minimum = 1)]
     chunk_size: i64,
     #[serde(default)]
     single_active_replication: bool,
@@ -86,19 +93,19 @@ pub struct PolicyInput {
     /// `name` or `name@version` of a template.
     template: String,
     // Read-only fields a client may echo back from a GET.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::opt")]
     #[allow(dead_code)]
     #[schema(read_only)]
     id: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::opt")]
     #[allow(dead_code)]
     #[schema(read_only)]
     creation_time: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::opt")]
     #[allow(dead_code)]
     #[schema(read_only)]
     update_time: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::opt")]
     #[allow(dead_code)]
     #[schema(read_only)]
     next_fire_time: Option<i64>,

@@ -22,14 +22,31 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
 /// Registry kinds Ferry has templates for.
 pub const KINDS: &[&str] = &["distribution"];
 
+/// A registry kind, as the document lists them (`KINDS`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RegistryKind {
+    Distribution,
+}
+
+/// A credential type, as the document lists them: only `basic`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum CredentialType {
+    Basic,
+}
+
 /// A registry credential; write-only (sealed at rest, never returned).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialInput {
     /// Only `basic`: a user and a password or token.
     #[serde(rename = "type", default = "basic")]
-    #[schema(default = "basic")]
+    #[schema(value_type = CredentialType, default = "basic")]
     kind: String,
+    #[schema(min_length = 1)]
     access_key: String,
     #[schema(format = Password, write_only)]
     access_secret: String,
@@ -43,13 +60,25 @@ fn basic() -> String {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryInput {
+    /// Not blank; stored without surrounding white space.
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     name: String,
-    #[schema(example = "https://registry.example.com")]
+    /// `https://host[:port]`; plain `http://` needs `insecure`. Only the
+    /// scheme, host and port are used.
+    #[schema(
+        format = "uri",
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://",
+        example = "https://registry.example.com"
+    )]
     url: String,
     /// Registry kind; `distribution` (the default) is the only one.
     #[serde(rename = "type", default)]
-    #[schema(default = "distribution")]
+    #[schema(value_type = Option<RegistryKind>, default = "distribution")]
     kind: Option<String>,
+    /// Plain HTTP, or HTTPS without verifying the certificate.
     #[serde(default)]
     insecure: bool,
     #[serde(default)]
@@ -61,8 +90,51 @@ pub struct RegistryInput {
     /// `Authorization: Bearer <secret>` (at least 16 characters); write-only.
     /// On update, omitting it keeps the stored one and `""` removes it.
     #[serde(default)]
-    #[schema(format = Password, write_only)]
+    #[schema(
+        format = Password,
+        write_only,
+        pattern = "^$|^[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][\\s\\S]{14,}[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]$"
+    )]
     event_secret: Option<String>,
+}
+
+/// Plain HTTP needs `insecure`: the one rule of a registry's input that
+/// spans two fields, added to its schema.
+pub struct PlainHttp;
+
+impl utoipa::Modify for PlainHttp {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type};
+        let Some(schemas) = doc.components.as_mut().map(|c| &mut c.schemas) else {
+            return;
+        };
+        let Some(input) = schemas.remove("RegistryInput") else {
+            return;
+        };
+        let insecure = ObjectBuilder::new()
+            .property(
+                "insecure",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .enum_values(Some([true])),
+            )
+            .required("insecure");
+        let https = ObjectBuilder::new().property(
+            "url",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[Hh][Tt][Tt][Pp][Ss]://")),
+        );
+        let rule = AnyOfBuilder::new()
+            .description(Some("An `http://` URL needs `\"insecure\": true`"))
+            .item(https)
+            .item(insecure);
+        let schema = AllOfBuilder::new().item(input).item(rule).build();
+        schemas.insert(
+            "RegistryInput".to_string(),
+            utoipa::openapi::RefOr::T(utoipa::openapi::Schema::AllOf(schema)),
+        );
+    }
 }
 
 /// Shortest event secret accepted: it is all that guards the endpoint.
@@ -77,6 +149,15 @@ pub fn secret_hash(secret: &str) -> String {
 fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
     if input.name.trim().is_empty() {
         return Err(ApiError::bad_request("name: must not be empty"));
+    }
+    // As the document's pattern says; a URL parser would also take what
+    // surrounds it (white space) or other spellings of the scheme.
+    let scheme = input.url.split_once("://").map(|(s, _)| s);
+    if !scheme.is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https")) {
+        return Err(ApiError::bad_request(format!(
+            "url: {:?} does not start with https:// (or http:// with \"insecure\": true)",
+            input.url
+        )));
     }
     Endpoint::new(&input.url, input.insecure, None).map_err(|e| {
         ApiError::bad_request(format!(
