@@ -644,6 +644,14 @@ mod tests {
         ] {
             assert!(ints(bad).is_err(), "{bad}");
         }
+        // Read exactly (serde_json's float_roundtrip), not as the float
+        // beside it, 3996587667422694.5.
+        assert_eq!(
+            ints(r#"{"small": 0, "big": 3996587667422694.0}"#)
+                .unwrap()
+                .big,
+            Some(3_996_587_667_422_694)
+        );
         let r: RegistryRef = serde_json::from_str(r#"{"id": 12.0}"#).unwrap();
         assert_eq!(r.id, 12);
     }

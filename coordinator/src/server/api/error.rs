@@ -81,12 +81,23 @@ pub struct ErrorItem {
     pub message: String,
 }
 
+/// PostgreSQL's SQLSTATE for a character its encoding cannot hold (NUL).
+const PG_CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what } => Self::not_found(format!("{what} not found")),
             StoreError::Conflict { message } => Self::conflict(message),
             StoreError::Invalid { message } => Self::bad_request(message),
+            // PostgreSQL's text holds no NUL character (SQLite's does).
+            StoreError::Database(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some(PG_CHARACTER_NOT_IN_REPERTOIRE) =>
+            {
+                Self::bad_request(
+                    "text may not contain NUL (\\u0000) characters with this server's database",
+                )
+            }
             other => {
                 tracing::error!("store: {other}");
                 Self::internal("the database failed; see the server log")

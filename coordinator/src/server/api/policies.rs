@@ -45,13 +45,15 @@ fn manual() -> Trigger {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
-    /// Not blank; stored without surrounding white space.
+    /// Not blank, no NUL; stored without surrounding white space.
     #[schema(
         min_length = 1,
-        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        pattern = "^[^\\x00]*[^\\x00\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
     )]
     name: String,
+    /// No NUL.
     #[serde(default)]
+    #[schema(pattern = "^[^\\x00]*$")]
     description: String,
     #[schema(value_type = RegistryRef, required = true)]
     src_registry: Option<RegistryRef>,
@@ -118,6 +120,11 @@ fn bad(message: impl Into<String>) -> ApiError {
 async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
     if p.name.trim().is_empty() {
         return Err(bad("name: must not be empty"));
+    }
+    for (field, text) in [("name", &p.name), ("description", &p.description)] {
+        if text.contains('\0') {
+            return Err(bad(format!("{field}: may not contain NUL (\\u0000)")));
+        }
     }
     let src = p
         .src_registry

@@ -60,10 +60,10 @@ fn basic() -> String {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryInput {
-    /// Not blank; stored without surrounding white space.
+    /// Not blank, no NUL; stored without surrounding white space.
     #[schema(
         min_length = 1,
-        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        pattern = "^[^\\x00]*[^\\x00\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
     )]
     name: String,
     /// `https://host[:port]`; plain `http://` needs `insecure`. Only the
@@ -81,7 +81,9 @@ pub struct RegistryInput {
     /// Plain HTTP, or HTTPS without verifying the certificate.
     #[serde(default)]
     insecure: bool,
+    /// No NUL.
     #[serde(default)]
+    #[schema(pattern = "^[^\\x00]*$")]
     description: String,
     /// On update, omitting it keeps the stored credential.
     #[serde(default)]
@@ -149,6 +151,13 @@ pub fn secret_hash(secret: &str) -> String {
 fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
     if input.name.trim().is_empty() {
         return Err(ApiError::bad_request("name: must not be empty"));
+    }
+    for (field, text) in [("name", &input.name), ("description", &input.description)] {
+        if text.contains('\0') {
+            return Err(ApiError::bad_request(format!(
+                "{field}: may not contain NUL (\\u0000)"
+            )));
+        }
     }
     // As the document's pattern says; a URL parser would also take what
     // surrounds it (white space) or other spellings of the scheme.
