@@ -102,6 +102,40 @@ pub struct RegistryRef {
     pub id: i64,
 }
 
+/// Structs read only from JSON objects: serde would also read one from an
+/// array, by position, which the API's document does not allow.
+pub mod object {
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize as _, Deserializer};
+    use serde_json::{Map, Value};
+
+    fn from<T: DeserializeOwned, E: serde::de::Error>(map: Map<String, Value>) -> Result<T, E> {
+        T::deserialize(Value::Object(map)).map_err(E::custom)
+    }
+
+    /// A struct field.
+    pub fn one<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, D::Error> {
+        from(Map::deserialize(d)?)
+    }
+
+    /// An optional struct field (`null` or absent: none).
+    pub fn opt<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<Map<String, Value>>::deserialize(d)?
+            .map(from)
+            .transpose()
+    }
+
+    /// A list of structs.
+    pub fn vec<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+        Vec::<Map<String, Value>>::deserialize(d)?
+            .into_iter()
+            .map(from)
+            .collect()
+    }
+}
+
 /// Integers as JSON Schema counts them: `3` and `3.0` alike, so a body
 /// valid for the API's OpenAPI document is read as it says.
 pub mod whole {
@@ -199,7 +233,7 @@ pub enum TriggerKind {
 pub struct Trigger {
     #[serde(rename = "type")]
     pub kind: TriggerKind,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object::one")]
     pub trigger_settings: TriggerSettings,
 }
 
@@ -654,5 +688,21 @@ mod tests {
         );
         let r: RegistryRef = serde_json::from_str(r#"{"id": 12.0}"#).unwrap();
         assert_eq!(r.id, 12);
+    }
+
+    #[test]
+    fn nested_structs_are_objects_not_arrays() {
+        let t: Trigger = serde_json::from_str(
+            r#"{"type": "scheduled", "trigger_settings": {"cron": "* * * * *"}}"#,
+        )
+        .unwrap();
+        assert_eq!(t.cron(), Some("* * * * *"));
+        let t: Trigger = serde_json::from_str(r#"{"type": "manual"}"#).unwrap();
+        assert_eq!(t, Trigger::manual());
+        let e = serde_json::from_str::<Trigger>(
+            r#"{"type": "scheduled", "trigger_settings": ["* * * * *"]}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("expected a map"), "{e}");
     }
 }

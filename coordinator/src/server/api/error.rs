@@ -152,10 +152,56 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiText {
     }
 }
 
-/// `Json<T>` whose rejections are `ApiError`s.
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `Json<T>` whose rejections are `ApiError`s, and whose body is not an
+/// array: every body the API reads is an object (serde would also read a
+/// struct from an array, by position). Nested structs are kept to objects
+/// by `store::object`.
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "BAD_REQUEST",
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "BAD_REQUEST", e.body_text()))?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "BAD_REQUEST",
+                "the body must be a JSON object, not an array",
+            ));
+        }
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Self(v))
+    }
+}
+
+/// `application/json` or `application/*+json`, as axum's `Json` takes.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.split_once('/').is_some_and(|(kind, sub)| {
+        kind.eq_ignore_ascii_case("application")
+            && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
+    })
+}
 
 /// An optional JSON body: none without a `Content-Type`.
 impl<T, S> axum::extract::OptionalFromRequest<S> for ApiJson<T>
@@ -169,10 +215,12 @@ where
         req: axum::extract::Request,
         state: &S,
     ) -> Result<Option<Self>, ApiError> {
-        let body =
-            <axum::Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(req, state)
-                .await?;
-        Ok(body.map(|axum::Json(v)| ApiJson(v)))
+        if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            return Ok(None);
+        }
+        <Self as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
     }
 }
 

@@ -11,7 +11,9 @@ use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
 use crate::engine::Schedule;
 use crate::runtime::FilterKind;
 use crate::server::{App, resolve};
-use crate::store::{Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerKind, whole};
+use crate::store::{
+    Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerKind, object, whole,
+};
 
 pub fn routes() -> Router<std::sync::Arc<App>> {
     Router::new()
@@ -55,8 +57,10 @@ pub struct PolicyInput {
     #[serde(default)]
     #[schema(pattern = "^[^\\x00]*$")]
     description: String,
+    #[serde(default, deserialize_with = "object::opt")]
     #[schema(value_type = RegistryRef, required = true)]
     src_registry: Option<RegistryRef>,
+    #[serde(default, deserialize_with = "object::opt")]
     #[schema(value_type = RegistryRef, required = true)]
     dest_registry: Option<RegistryRef>,
     #[serde(default)]
@@ -65,9 +69,9 @@ pub struct PolicyInput {
     #[serde(default = "default_count", deserialize_with = "whole::int")]
     #[schema(default = -1, minimum = -1)]
     dest_namespace_replace_count: i32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object::vec")]
     filters: Vec<PolicyFilter>,
-    #[serde(default = "manual")]
+    #[serde(default = "manual", deserialize_with = "object::one")]
     #[schema(default = json!({"type": "manual", "trigger_settings": {}}))]
     trigger: Trigger,
     #[serde(default)]

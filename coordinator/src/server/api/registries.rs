@@ -86,7 +86,7 @@ pub struct RegistryInput {
     #[schema(pattern = "^[^\\x00]*$")]
     description: String,
     /// On update, omitting it keeps the stored credential.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::store::object::opt")]
     credential: Option<CredentialInput>,
     /// The secret the registry's notifications carry as
     /// `Authorization: Bearer <secret>` (at least 16 characters); write-only.
