@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let port: u16 = port.parse()?;
     let notifications = format!(
-        "notifications:\n  events:\n    includereferences: true\n  endpoints:\n    - name: ferry\n      url: {url}\n      headers:\n        Authorization: [\"Bearer {secret}\"]\n      timeout: 5s\n      threshold: 5\n      backoff: 1s\n"
+        "notifications:\n  events:\n    includereferences: true\n  endpoints:\n    - name: ferry\n      url: {url}\n      headers:\n        Authorization: [\"Bearer {secret}\"]\n      ignore:\n        actions: [pull]\n      timeout: 5s\n      threshold: 5\n      backoff: 1s\n"
     );
     let reg = Registry::try_start_at(port, Auth::None, &notifications)?;
     println!("registry {} notifies {url}", reg.url());

@@ -256,7 +256,8 @@ fn render_show(r: &Registry, endpoint: &str) -> String {
         "\nTo have a distribution registry notify Ferry, add to its config.yml:\n\n\
          notifications:\n  events:\n    includereferences: true\n  endpoints:\n    \
          - name: ferry\n      url: {endpoint}\n      headers:\n        \
-         Authorization: [\"Bearer <the event secret>\"]\n      timeout: 5s\n      \
+         Authorization: [\"Bearer <the event secret>\"]\n      \
+         ignore:\n        actions: [pull]\n      timeout: 5s\n      \
          threshold: 5\n      backoff: 1s\n"
     );
     out

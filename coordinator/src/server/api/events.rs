@@ -83,7 +83,12 @@ async fn receive(
         .and_then(|v| v.to_str().ok());
     let notice = notifications::parse(content_type, &body)
         .map_err(|e| ApiError::bad_request(format!("registry {id} notification: {e}")))?;
-    let listeners = inbox::listeners(&state, id).await?;
+    // Pulls and the like only count: no need to read the policies.
+    let listeners = if notice.events.is_empty() {
+        Vec::new()
+    } else {
+        inbox::listeners(&state, id).await?
+    };
     let (kept, dropped): (Vec<_>, Vec<_>) = notice.events.into_iter().partition(|e| {
         listeners
             .iter()
