@@ -720,10 +720,7 @@ fn merge(tasks: &mut Vec<Task>, resources: Vec<Artifact>, stage: &str) {
 
 /// The task operation of an artifact.
 pub fn operation(a: &Artifact) -> Operation {
-    match a.operation {
-        runtime::Operation::Copy => Operation::Copy,
-        runtime::Operation::Delete => Operation::Delete,
-    }
+    a.operation.into()
 }
 
 fn plan_entry(a: &Artifact, action: PlanAction, reason: String) -> PlanEntry {

@@ -16,7 +16,7 @@ use crate::engine::{
     ExecutionReport, ExecutionStatus, Outcome, PlanAction, Progress, Recorder, RunContext, Runner,
     Seed, TaskReport, TaskStatus,
 };
-use crate::runtime::{self, Artifact, TracingEvents};
+use crate::runtime::{Artifact, TracingEvents};
 use crate::store::{
     ExecCounts, ExecStatus, ExecTrigger, Execution, NewTask, Operation, Store, TaskUpdate, now_ms,
 };
@@ -316,10 +316,7 @@ impl From<ArtifactJson> for Artifact {
     fn from(a: ArtifactJson) -> Self {
         // A retry resolves the tag again: the source may have moved on.
         Artifact {
-            operation: match a.operation {
-                Operation::Copy => runtime::Operation::Copy,
-                Operation::Delete => runtime::Operation::Delete,
-            },
+            operation: a.operation.into(),
             repository: a.repository,
             target_repository: a.target_repository,
             tag: a.tag,
