@@ -7,6 +7,7 @@
 //!   and referrers.
 //! * [`client`]: a small registry client (Basic and Bearer challenges) and assertions
 //!   such as [`assert_replicated`].
+//! * [`charts`]: a classic Helm chart repository (`index.yaml` + `.tgz`) over HTTP.
 //! * [`redis`]: a real `redis-server` on 127.0.0.1, for the existence cache.
 //! * [`process`]: the child processes those servers run in.
 //!
@@ -28,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod charts;
 pub mod client;
 pub mod ferry;
 pub mod image;
@@ -38,6 +40,7 @@ pub mod sample;
 pub mod server;
 pub mod token;
 
+pub use charts::{Chart, ChartRepo, RepoSpec, UrlStyle};
 pub use client::{
     AsClient, Client, assert_replicated, assert_same_referrers, catalog, check_replicated,
     check_same_referrers, delete_manifest, fetch_blob_digest, get_manifest, manifest_digest,
