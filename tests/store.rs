@@ -145,7 +145,7 @@ fn new_registry(name: &str) -> NewRegistry {
     NewRegistry {
         name: name.into(),
         url: format!("https://{name}.example.com"),
-        kind: "distribution".into(),
+        kind: "distribution".parse().unwrap(),
         insecure: false,
         description: format!("{name} registry"),
         credential_type: Some("basic".into()),
@@ -201,7 +201,7 @@ async fn setup(store: &Store, single: bool) -> Policy {
 async fn registries(store: Store) {
     let a = store.create_registry(new_registry("a")).await.unwrap();
     assert_eq!(a.name, "a");
-    assert_eq!(a.kind, "distribution");
+    assert_eq!(a.kind.as_str(), "distribution");
     assert_eq!(a.credential_type.as_deref(), Some("basic"));
     assert!(a.creation_time > 0 && a.creation_time == a.update_time);
     assert_eq!(store.get_registry(a.id).await.unwrap(), a);
@@ -277,7 +277,10 @@ async fn registries(store: Store) {
         "registry 999 not found"
     );
     let err = store
-        .create_registry(NewRegistry::default())
+        .create_registry(NewRegistry {
+            name: String::new(),
+            ..new_registry("unnamed")
+        })
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid { .. }), "{err}");

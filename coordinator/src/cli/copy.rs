@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 
 use super::{progress, summary};
+use crate::domain::RegistryKind;
 use crate::engine::policy::{excludes, matches};
 use crate::engine::{ExecutionStatus, Policy, Progress, RunContext, Runner, Scope, Template};
 use crate::runtime::{Catalog, FilterKind, Runtime, RuntimeConfig, TracingEvents};
@@ -46,6 +47,12 @@ pub struct CopyArgs {
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub dest_namespace_replace_count: Option<i32>,
 
+    /// Kind of the source registry: one the template serves.
+    #[arg(long, value_name = "KIND", default_value = "distribution")]
+    pub src_type: RegistryKind,
+    /// Kind of the target registry: one the template serves.
+    #[arg(long, value_name = "KIND", default_value = "distribution")]
+    pub dst_type: RegistryKind,
     /// Template: a built-in name (oci-to-oci) or a YAML file.
     #[arg(long, default_value = "oci-to-oci", value_name = "FILE|NAME")]
     pub template: String,
@@ -138,10 +145,20 @@ fn split_namespace(url: &str) -> (String, String) {
 fn policy(args: &CopyArgs) -> Result<Policy, String> {
     let (src_url, src_ns) = split_namespace(&args.src);
     let (dst_url, dst_ns) = split_namespace(&args.dst);
-    let source = Endpoint::new(&src_url, args.insecure, args.src_creds.clone())
-        .map_err(|e| format!("SRC {e}"))?;
-    let target = Endpoint::new(&dst_url, args.insecure, args.dest_creds.clone())
-        .map_err(|e| format!("DST {e}"))?;
+    let source = Endpoint::new(
+        args.src_type.clone(),
+        &src_url,
+        args.insecure,
+        args.src_creds.clone(),
+    )
+    .map_err(|e| format!("SRC {e}"))?;
+    let target = Endpoint::new(
+        args.dst_type.clone(),
+        &dst_url,
+        args.insecure,
+        args.dest_creds.clone(),
+    )
+    .map_err(|e| format!("DST {e}"))?;
     let mut filters = Vec::new();
     if !src_ns.is_empty() {
         filters.push(matches(FilterKind::Repository, &format!("{src_ns}/**")));
@@ -212,6 +229,16 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(why) = template
+        .kinds
+        .refuses(&policy.source.kind, &policy.target.kind)
+    {
+        eprintln!(
+            "error: template {} cannot copy from a {} to a {}: {why} (see --src-type, --dst-type)",
+            template.name, policy.source.kind, policy.target.kind
+        );
+        return ExitCode::from(2);
+    }
     if policy.replicate_deletion && !template.deletes() {
         eprintln!(
             "error: --delete: template {} has no stage for deletions (an artifact-scoped stage with `operation: delete`)",

@@ -25,7 +25,7 @@ impl Policy {
     pub fn view(&self) -> WitPolicy {
         let endpoint = |e: &Endpoint| WitEndpoint {
             url: e.display_url(),
-            kind: e.kind.clone(),
+            kind: e.kind.to_string(),
             insecure: e.insecure,
         };
         WitPolicy {

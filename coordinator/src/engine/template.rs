@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::locate::{Seg, locate};
+use crate::domain::RegistryKind;
 use crate::runtime::{Catalog, Function};
 use crate::store::Operation;
 
@@ -83,7 +84,76 @@ struct RawTemplate {
     name: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    kinds: Option<Kinds>,
     stages: Vec<RawStage>,
+}
+
+/// The registry kinds a template serves: what makes a kind exist, and
+/// which policies may use the template.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kinds {
+    pub source: Vec<RegistryKind>,
+    pub target: Vec<RegistryKind>,
+    /// How to check that a registry of a kind answers (the API's ping): a
+    /// path, from the registry's root when it starts with `/`, else from
+    /// its URL. A kind without one is pinged at its URL.
+    #[serde(default)]
+    pub ping: BTreeMap<RegistryKind, String>,
+}
+
+impl Default for Kinds {
+    /// Templates written before `kinds` existed served OCI distribution
+    /// registries only; they keep meaning that.
+    fn default() -> Self {
+        let distribution = RegistryKind::parse("distribution").expect("a valid kind");
+        Self {
+            source: vec![distribution.clone()],
+            target: vec![distribution.clone()],
+            ping: BTreeMap::from([(distribution, "/v2/".to_string())]),
+        }
+    }
+}
+
+impl Kinds {
+    /// Reads only a template's `kinds`, without loading its functions: how
+    /// the service learns the kinds its templates serve. `None` when the
+    /// text is not a template.
+    pub fn declared(text: &str) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Head {
+            version: u32,
+            #[serde(default)]
+            kinds: Option<Kinds>,
+        }
+        let head: Head = serde_yaml::from_str(text).ok()?;
+        (head.version == 1).then(|| head.kinds.unwrap_or_default())
+    }
+
+    /// Why a policy from `source` to `target` cannot use this template, if
+    /// it cannot.
+    pub fn refuses(&self, source: &RegistryKind, target: &RegistryKind) -> Option<String> {
+        let list = |k: &[RegistryKind]| {
+            k.iter()
+                .map(RegistryKind::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.source.contains(source) {
+            Some(format!(
+                "it reads sources of kind {} only, and the source is of kind {source}",
+                list(&self.source)
+            ))
+        } else if !self.target.contains(target) {
+            Some(format!(
+                "it writes targets of kind {} only, and the target is of kind {target}",
+                list(&self.target)
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// A validated stage.
@@ -106,6 +176,7 @@ pub struct Stage {
 pub struct Template {
     pub name: String,
     pub description: String,
+    pub kinds: Kinds,
     pub stages: Vec<Stage>,
 }
 
@@ -173,6 +244,15 @@ impl Template {
                 &[key("version")],
                 format!("version {} is not supported (use 1)", raw.version),
             ));
+        }
+        let kinds = raw.kinds.unwrap_or_default();
+        for (side, list) in [("source", &kinds.source), ("target", &kinds.target)] {
+            if list.is_empty() {
+                return Err(at(
+                    &[key("kinds"), key(side)],
+                    format!("kinds.{side}: name at least one registry kind"),
+                ));
+            }
         }
         if raw.stages.is_empty() {
             return Err(at(
@@ -283,6 +363,7 @@ impl Template {
         Ok(Self {
             name: raw.name,
             description: raw.description,
+            kinds,
             stages,
         })
     }

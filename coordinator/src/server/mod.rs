@@ -11,6 +11,7 @@ mod executor;
 mod files;
 mod functions;
 pub(crate) mod inbox;
+mod kinds;
 pub(crate) mod notifications;
 mod resolve;
 mod scheduler;

@@ -133,10 +133,8 @@ pub async fn credentials(app: &App, id: i64) -> Result<Option<Credentials>, Reso
 pub async fn endpoint(app: &App, id: i64) -> Result<Endpoint, ResolveError> {
     let reg = app.store.get_registry(id).await?;
     let credentials = credentials(app, id).await?;
-    let mut e = Endpoint::new(&reg.url, reg.insecure, credentials)
-        .map_err(|e| ResolveError::Invalid(format!("registry {}: {e}", reg.name)))?;
-    e.kind = reg.kind;
-    Ok(e)
+    Endpoint::new(reg.kind, &reg.url, reg.insecure, credentials)
+        .map_err(|e| ResolveError::Invalid(format!("registry {}: {e}", reg.name)))
 }
 
 /// The engine's policy for a stored one.

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::RegistryKind;
+
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
@@ -20,9 +22,9 @@ pub struct Registry {
     pub id: i64,
     pub name: String,
     pub url: String,
-    /// Registry kind: which adapter functions serve it (`distribution`).
+    /// Registry kind: which templates and functions serve it.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: RegistryKind,
     pub insecure: bool,
     pub description: String,
     /// `basic` or `bearer`, when a credential is set (its secret never shows).
@@ -47,11 +49,11 @@ pub struct Registry {
     pub events_ignored: i64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewRegistry {
     pub name: String,
     pub url: String,
-    pub kind: String,
+    pub kind: RegistryKind,
     pub insecure: bool,
     pub description: String,
     pub credential_type: Option<String>,

@@ -3,6 +3,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::domain::RegistryKind;
+
 use super::{
     NewRegistry, Registry, Store, StoreError, b2i, get_bool, is_foreign_key_violation,
     is_unique_violation, now_ms,
@@ -17,7 +19,10 @@ fn from_row(row: &AnyRow) -> Result<Registry, sqlx::Error> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         url: row.try_get("url")?,
-        kind: row.try_get("kind")?,
+        kind: {
+            let kind: String = row.try_get("kind")?;
+            RegistryKind::parse(&kind).map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+        },
         insecure: get_bool(row, "insecure")?,
         description: row.try_get("description")?,
         credential_type: row.try_get("credential_type")?,
@@ -64,7 +69,7 @@ impl Store {
         let row = sqlx::query(&sql)
             .bind(&r.name)
             .bind(&r.url)
-            .bind(&r.kind)
+            .bind(r.kind.as_str())
             .bind(b2i(r.insecure))
             .bind(&r.description)
             .bind(r.credential_type.clone())
@@ -106,7 +111,7 @@ impl Store {
             .bind(id)
             .bind(&r.name)
             .bind(&r.url)
-            .bind(&r.kind)
+            .bind(r.kind.as_str())
             .bind(b2i(r.insecure))
             .bind(&r.description)
             .bind(b2i(keep_credential))

@@ -18,6 +18,7 @@ use super::known::{KnownManifest, KnownTarget, parse_path};
 use super::limits::RegistryLimits;
 use super::memo::ManifestMemo;
 use super::{MAX_DOCUMENT_BYTES, sha256_digest};
+use crate::domain::RegistryKind;
 
 /// Which of the policy's registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,18 +67,21 @@ impl FromStr for Credentials {
 /// A registry's address and how to talk to it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// Scheme, host and port only; repository namespaces live in the policy.
+    /// Scheme, host, port and path (ending in `/`). OCI registries live at
+    /// the root (`/v2/...`); others, such as chart repositories, often under
+    /// a path, which relative request paths resolve against.
     pub url: Url,
-    /// Registry kind (`distribution`): which adapter functions serve it.
-    pub kind: String,
+    /// Which adapter functions serve it.
+    pub kind: RegistryKind,
     /// Allow plain HTTP and self-signed certificates.
     pub insecure: bool,
     pub credentials: Option<Credentials>,
 }
 
 impl Endpoint {
-    /// `http(s)://host[:port]`, checking that plain HTTP was allowed.
+    /// `http(s)://host[:port][/path]`, checking that plain HTTP was allowed.
     pub fn new(
+        kind: RegistryKind,
         url: &str,
         insecure: bool,
         credentials: Option<Credentials>,
@@ -92,13 +96,21 @@ impl Endpoint {
         if url.host_str().is_none() {
             return Err(format!("{url}: no host"));
         }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "{}: put credentials in the credential, not in the URL",
+                url.origin().ascii_serialization()
+            ));
+        }
         let mut base = url.clone();
-        base.set_path("/");
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", url.path()));
+        }
         base.set_query(None);
         base.set_fragment(None);
         Ok(Self {
             url: base,
-            kind: "distribution".into(),
+            kind,
             insecure,
             credentials,
         })
@@ -200,16 +212,20 @@ impl RegistryClient {
         format!("{} {}", self.role, self.endpoint.display_url())
     }
 
-    /// Resolves a stage's path against the registry, refusing anything that
-    /// would leave it (absolute URLs, `//host`, `..` tricks).
+    /// Resolves a stage's path against the registry: from its root when it
+    /// starts with `/`, else from its URL. Refuses anything that would leave
+    /// the registry's origin (absolute URLs, `//host`).
     pub fn url(&self, path: &str) -> Result<Url, TransferError> {
         let bad = || {
             TransferError::new(
                 Kind::Invalid,
-                format!("{}: path {path:?} must start with a single /", self.who()),
+                format!(
+                    "{}: path {path:?} must be a path of this registry, not a URL",
+                    self.who()
+                ),
             )
         };
-        if !path.starts_with('/') || path.starts_with("//") {
+        if path.starts_with("//") || Url::parse(path).is_ok() {
             return Err(bad());
         }
         let url = self.endpoint.url.join(path).map_err(|_| bad())?;
@@ -217,6 +233,34 @@ impl RegistryClient {
             return Err(bad());
         }
         Ok(url)
+    }
+
+    /// Resolves a URL a source names for content (absolute, or relative to
+    /// the registry's URL), and says whether it is of the registry's own
+    /// origin: only then do its credentials go along. Plain HTTP only for
+    /// an insecure registry.
+    pub fn foreign_url(&self, url: &str) -> Result<(Url, bool), TransferError> {
+        let resolved = self.endpoint.url.join(url).map_err(|e| {
+            TransferError::new(
+                Kind::Invalid,
+                format!("{}: bad content URL {url:?}: {e}", self.who()),
+            )
+        })?;
+        match resolved.scheme() {
+            "https" => {}
+            "http" if self.endpoint.insecure => {}
+            s => {
+                return Err(TransferError::new(
+                    Kind::Invalid,
+                    format!(
+                        "{}: content URL {resolved}: scheme {s} is not allowed (https, or http for an insecure registry)",
+                        self.who()
+                    ),
+                ));
+            }
+        }
+        let own = resolved.origin() == self.endpoint.url.origin();
+        Ok((resolved, own))
     }
 
     /// Resolves a `Location` header (absolute or relative) of this registry.
@@ -583,32 +627,51 @@ fn url_path(url: &Url) -> String {
 mod tests {
     use super::*;
 
+    fn endpoint(url: &str, insecure: bool) -> Result<Endpoint, String> {
+        Endpoint::new(
+            RegistryKind::parse("distribution").unwrap(),
+            url,
+            insecure,
+            None,
+        )
+    }
+
     #[test]
     fn endpoint_requires_insecure_for_plain_http() {
         assert!(
-            Endpoint::new("http://127.0.0.1:5000", false, None)
+            endpoint("http://127.0.0.1:5000", false)
                 .unwrap_err()
                 .contains("--insecure")
         );
-        let e = Endpoint::new("http://127.0.0.1:5000/ns/x", true, None).unwrap();
-        assert_eq!(e.display_url(), "http://127.0.0.1:5000");
-        assert!(Endpoint::new("ftp://x", true, None).is_err());
+        let e = endpoint("http://127.0.0.1:5000/charts", true).unwrap();
+        assert_eq!(e.url.as_str(), "http://127.0.0.1:5000/charts/");
+        assert_eq!(e.display_url(), "http://127.0.0.1:5000/charts");
+        assert!(endpoint("ftp://x", true).is_err());
+        assert!(
+            endpoint("http://u:p@127.0.0.1:5000", true)
+                .unwrap_err()
+                .contains("credential")
+        );
     }
 
     #[test]
     fn paths_cannot_leave_the_registry() {
         let c = RegistryClient::new(
             Role::Source,
-            Endpoint::new("http://127.0.0.1:5000", true, None).unwrap(),
+            endpoint("http://127.0.0.1:5000/charts/", true).unwrap(),
         )
         .unwrap();
         assert_eq!(
             c.url("/v2/a/manifests/b").unwrap().as_str(),
             "http://127.0.0.1:5000/v2/a/manifests/b"
         );
+        assert_eq!(
+            c.url("index.yaml").unwrap().as_str(),
+            "http://127.0.0.1:5000/charts/index.yaml"
+        );
         assert!(c.url("//evil:1/v2/").is_err());
         assert!(c.url("http://evil:1/v2/").is_err());
-        assert!(c.url("v2/").is_err());
+        assert!(c.url("HTTP://127.0.0.1:5000/v2/").is_err());
     }
 
     #[test]

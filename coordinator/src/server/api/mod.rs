@@ -4,6 +4,7 @@ mod error;
 mod events;
 mod executions;
 mod functions;
+mod kinds;
 mod openapi;
 mod policies;
 mod registries;
@@ -24,6 +25,7 @@ pub fn router(app: Arc<App>, token: String) -> Router {
     let limit = app.max_upload_bytes;
     let protected = Router::new()
         .merge(registries::routes())
+        .merge(kinds::routes())
         .merge(functions::routes(limit))
         .merge(templates::routes())
         .merge(policies::routes())
@@ -42,7 +44,10 @@ pub fn router(app: Arc<App>, token: String) -> Router {
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route("/api/v1/openapi.json", get(openapi::document))
+        .route(
+            "/api/v1/openapi.json",
+            get(openapi::document).with_state(app.clone()),
+        )
         .nest("/api/v1", notifications.merge(protected))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
 }

@@ -19,7 +19,7 @@ use utoipa::openapi::{
 
 use super::error::ErrorBody;
 use super::registries::PlainHttp;
-use super::{events, executions, functions, policies, registries, templates};
+use super::{events, executions, functions, kinds, policies, registries, templates};
 
 /// The name of the Bearer security scheme.
 const BEARER: &str = "bearer";
@@ -45,6 +45,7 @@ const DOCUMENT: &str = "/api/v1/openapi.json";
         registries::update,
         registries::remove,
         registries::ping,
+        kinds::list,
         functions::upload,
         functions::list,
         functions::show,
@@ -91,8 +92,25 @@ static DOC: LazyLock<OpenApi> = LazyLock::new(ApiDoc::openapi);
     operation_id = "openapi",
     responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object))
 )]
-pub async fn document() -> Json<&'static OpenApi> {
-    Json(&DOC)
+pub async fn document(state: super::AppState) -> super::ApiResult<Json<OpenApi>> {
+    // Kinds come and go with templates: the document lists today's.
+    let installed = crate::server::kinds::installed(&state.store).await?;
+    let names = installed.keys().flat_map(|k| {
+        std::iter::once(k.to_string()).chain(k.aliases().into_iter().map(String::from))
+    });
+    let kind = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "A registry kind that an installed template serves (GET /api/v1/kinds); \
+             Harbor's docker-registry is distribution",
+        ))
+        .enum_values(Some(names));
+    let mut doc = DOC.clone();
+    if let Some(c) = doc.components.as_mut() {
+        c.schemas
+            .insert("RegistryKind".into(), RefOr::T(kind.into()));
+    }
+    Ok(Json(doc))
 }
 
 /// `/healthz`, whose handler is a closure in the router.
@@ -253,6 +271,7 @@ mod tests {
             ("/api/v1/registries", &["get", "post"]),
             ("/api/v1/registries/{id}", &["get", "put", "delete"]),
             ("/api/v1/registries/{id}/ping", &["post"]),
+            ("/api/v1/kinds", &["get"]),
             ("/api/v1/functions", &["get", "post"]),
             ("/api/v1/functions/{name}/{version}", &["get"]),
             ("/api/v1/templates", &["get", "post"]),
@@ -281,7 +300,7 @@ mod tests {
             want.sort_unstable();
             assert_eq!(have, want, "{path}");
         }
-        assert_eq!(paths.len(), 18, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 19, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]

@@ -136,9 +136,10 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
     let dest = p
         .dest_registry
         .ok_or_else(|| bad("dest_registry: required ({\"id\": N})"))?;
+    let mut registries = Vec::with_capacity(2);
     for (field, r) in [("src_registry", &src), ("dest_registry", &dest)] {
         match app.store.get_registry(r.id).await {
-            Ok(_) => {}
+            Ok(reg) => registries.push(reg),
             Err(StoreError::NotFound { .. }) => {
                 return Err(bad(format!("{field}: unknown registry {}", r.id)));
             }
@@ -152,11 +153,12 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
     }
     let filters = resolve::filters(&p.filters).map_err(|e| bad(format!("filters: {e}")))?;
     if filters.iter().any(|f| f.kind == FilterKind::Label) {
-        return Err(bad(
-            "filters: a label filter cannot apply: registries of kind distribution have no \
-             labels (Harbor's labels live in Harbor's database, not in the registry API); \
-             filter by name, tag or resource instead",
-        ));
+        return Err(bad(format!(
+            "filters: a label filter cannot apply: registries of kind {} have no labels \
+             (Harbor's labels live in Harbor's database, not in the registry API); filter \
+             by name, tag or resource instead",
+            registries[0].kind
+        )));
     }
     let schedule = match p.trigger.kind {
         TriggerKind::Manual | TriggerKind::EventBased => None,
@@ -192,6 +194,15 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
             }
             other => bad(format!("template: {other}")),
         })?;
+    if let Some(why) = template
+        .kinds
+        .refuses(&registries[0].kind, &registries[1].kind)
+    {
+        return Err(bad(format!(
+            "template: {} cannot replicate from {} to {}: {why}",
+            p.template, registries[0].name, registries[1].name
+        )));
+    }
     if p.replicate_deletion && !template.deletes() {
         return Err(bad(format!(
             "replicate_deletion: template {} has no stage for deletions (an artifact-scoped \

@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
-use crate::server::{App, resolve};
+use crate::domain::RegistryKind;
+use crate::server::{App, kinds, resolve};
 use crate::store::{NewRegistry, Registry};
 use crate::transfer::{Endpoint, Kind, RegistryClient, Request, Role};
 
@@ -19,16 +20,9 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
         .route("/registries/{id}/ping", post(ping))
 }
 
-/// Registry kinds Ferry has templates for.
-pub const KINDS: &[&str] = &["distribution"];
-
-/// A registry kind, as the document lists them (`KINDS`).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum RegistryKind {
-    Distribution,
-}
+/// The kind of a registry that does not say: Harbor's API requires
+/// `type`, and an OCI distribution registry is what most mean.
+const DEFAULT_KIND: &str = "distribution";
 
 /// A credential type, as the document lists them: only `basic`.
 #[derive(utoipa::ToSchema)]
@@ -66,15 +60,17 @@ pub struct RegistryInput {
         pattern = "^[^\\x00]*[^\\x00\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
     )]
     name: String,
-    /// `https://host[:port]`; plain `http://` needs `insecure`. Only the
-    /// scheme, host and port are used.
+    /// `https://host[:port][/path]`; plain `http://` needs `insecure`. OCI
+    /// registries are reached at the root (`/v2/`); kinds such as chart
+    /// repositories use the path.
     #[schema(
         format = "uri",
         pattern = "^[Hh][Tt][Tt][Pp][Ss]?://",
         example = "https://registry.example.com"
     )]
     url: String,
-    /// Registry kind; `distribution` (the default) is the only one.
+    /// Registry kind: one that an installed template serves (`GET
+    /// /api/v1/kinds`). Harbor's `docker-registry` means `distribution`.
     #[serde(rename = "type", default)]
     #[schema(value_type = Option<RegistryKind>, default = "distribution")]
     kind: Option<String>,
@@ -148,7 +144,7 @@ pub fn secret_hash(secret: &str) -> String {
     hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
 
-fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
+async fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
     if input.name.trim().is_empty() {
         return Err(ApiError::bad_request("name: must not be empty"));
     }
@@ -168,19 +164,23 @@ fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
             input.url
         )));
     }
-    Endpoint::new(&input.url, input.insecure, None).map_err(|e| {
+    let kind = RegistryKind::parse(input.kind.as_deref().unwrap_or(DEFAULT_KIND))
+        .map_err(|e| ApiError::bad_request(format!("type: {e}")))?;
+    let installed = kinds::installed(&app.store).await?;
+    if !installed.contains_key(&kind) {
+        return Err(ApiError::bad_request(format!(
+            "type: no installed template serves registries of kind {:?}; kinds available: \
+             {} (a new kind is its functions and a template declaring it in `kinds`)",
+            kind.as_str(),
+            kinds::listing(&installed)
+        )));
+    }
+    Endpoint::new(kind.clone(), &input.url, input.insecure, None).map_err(|e| {
         ApiError::bad_request(format!(
             "url: {}",
             e.replace("--insecure", "\"insecure\": true")
         ))
     })?;
-    let kind = input.kind.unwrap_or_else(|| "distribution".into());
-    if !KINDS.contains(&kind.as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "type: {kind:?} is not one of {}",
-            KINDS.join(", ")
-        )));
-    }
     let has_credential = input.credential.is_some();
     let (credential_type, credential_sealed) = match input.credential {
         None => (None, None),
@@ -229,6 +229,25 @@ fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
     ))
 }
 
+/// A registry's kind may change only while every policy that uses it has a
+/// template that serves the new kind.
+async fn policies_still_served(app: &App, id: i64, kind: &RegistryKind) -> ApiResult<()> {
+    let problems = kinds::conflicts_of_registry(&app.store, id, kind)
+        .await
+        .map_err(|e| match e {
+            resolve::ResolveError::Store(e) => ApiError::from(e),
+            other => ApiError::internal(other.to_string()),
+        })?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(format!(
+            "type: registry {id} cannot become {kind}: {}",
+            problems.join("; ")
+        )))
+    }
+}
+
 /// Creates a registry.
 #[utoipa::path(
     post,
@@ -246,7 +265,7 @@ async fn create(
     state: AppState,
     ApiJson(input): ApiJson<RegistryInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Registry>)> {
-    let (row, _) = validate(&state, input)?;
+    let (row, _) = validate(&state, input).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(state.store.create_registry(row).await?),
@@ -301,7 +320,8 @@ async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<RegistryInput>,
 ) -> ApiResult<axum::Json<Registry>> {
-    let (row, has_credential) = validate(&state, input)?;
+    let (row, has_credential) = validate(&state, input).await?;
+    policies_still_served(&state, id, &row.kind).await?;
     Ok(axum::Json(
         state
             .store
@@ -337,7 +357,8 @@ pub struct Health {
     message: String,
 }
 
-/// Pings `/v2/` with the stored credential.
+/// Checks the registry answers, with the stored credential: at the path its
+/// kind's templates name (`/v2/` for distribution), else at its URL.
 ///
 /// An unreachable or refusing registry is still a 200, with `unhealthy`.
 #[utoipa::path(
@@ -357,12 +378,19 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
         resolve::ResolveError::Store(e) => ApiError::from(e),
         other => ApiError::internal(other.to_string()),
     })?;
-    let url = endpoint.display_url();
+    let path = kinds::installed(&state.store)
+        .await?
+        .remove(&endpoint.kind)
+        .and_then(|s| s.ping)
+        .unwrap_or_default();
     let client = RegistryClient::new(Role::Target, endpoint)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let url = client
+        .url(&path)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let req = Request {
         method: "GET".into(),
-        path: "/v2/".into(),
+        path: path.clone(),
         headers: Vec::new(),
         body: None,
     };
@@ -374,12 +402,12 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
             },
             Ok(Ok(r)) if r.status == 200 => Health {
                 status: "healthy",
-                message: format!("{}/v2/ answered 200", url),
+                message: format!("{url} answered 200"),
             },
             Ok(Ok(r)) => {
                 let e = crate::transfer::TransferError::from_status(
                     r.status,
-                    format!("{} GET /v2/", url),
+                    format!("GET {url}"),
                     &r.body,
                 );
                 Health {
