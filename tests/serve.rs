@@ -539,13 +539,34 @@ async fn retry_re_runs_only_the_failed_tasks() {
     let id = retry["id"].as_i64().unwrap();
     let done = s.wait_execution(id, Duration::from_secs(60)).await;
     assert_eq!(done["total"], 1, "only the failed task runs again: {done}");
+    assert_eq!(done["status"], "failed", "the fault is still there: {done}");
     let tasks = s.get(&format!("/api/v1/executions/{id}/tasks")).await;
     assert_eq!(tasks[0]["repository"], "bad/app");
-    // Retrying a successful execution is refused with a reason.
-    let (status, _) = s
+    // A retry that failed again can be retried.
+    let (status, again) = s
         .post_json(&format!("/api/v1/executions/{id}/retry"), json!({}))
         .await;
-    assert!(status == 201 || status == 409);
+    assert_eq!(status, 201, "{again}");
+    let again = again["id"].as_i64().unwrap();
+    let done = s.wait_execution(again, Duration::from_secs(60)).await;
+    assert_eq!(
+        (done["status"].as_str(), done["total"].as_i64()),
+        (Some("failed"), Some(1))
+    );
+
+    // An execution where nothing failed is refused, with the reason.
+    let good = policy(&s, json!({"name": "good", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id}, "template": "flaky", "filters": [{"type": "name", "value": "good/**"}]})).await;
+    let ok = run(&s, good).await["id"].as_i64().unwrap();
+    let done = s.wait_execution(ok, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let (status, v) = s
+        .post_json(&format!("/api/v1/executions/{ok}/retry"), json!({}))
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(
+        v["errors"][0]["message"],
+        format!("execution {ok} has no failed tasks to retry")
+    );
 }
 
 /// With `FERRY_REDIS`, what the target holds is kept in Redis: after a
