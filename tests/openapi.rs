@@ -148,3 +148,42 @@ async fn schemathesis_finds_nothing() {
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// Every operation the served document lists is served: without a token,
+/// the open ones answer and the others ask for one. A documented route the
+/// router lacked would answer 404 or 405.
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let s = Server::start(FERRY, None, &[]).await.unwrap();
+    let (status, doc) = s
+        .call_with(reqwest::Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, 200);
+    // Registry 1 exists, so that its event endpoint asks for its secret.
+    let (status, v) = s
+        .post_json(
+            "/api/v1/registries",
+            json!({"name": "r", "url": "http://127.0.0.1:1", "insecure": true}),
+        )
+        .await;
+    assert_eq!((status, v["id"].as_i64()), (201, Some(1)), "{v}");
+    let mut seen = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{name}", "x")
+            .replace("{version}", "1");
+        for method in item.as_object().unwrap().keys() {
+            let open = path == "/healthz" || path == "/api/v1/openapi.json";
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, body) = s.call_with(m, &concrete, None, None).await;
+            assert_eq!(
+                status,
+                if open { 200 } else { 401 },
+                "{method} {path}: {body}"
+            );
+            seen.push(format!("{method} {path}"));
+        }
+    }
+    assert_eq!(seen.len(), 30, "{seen:?}");
+}

@@ -4,11 +4,11 @@
 //! before the answer, so nothing acknowledged is lost; the inbox acts on
 //! them.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
-use axum::routing::{get, post};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::registries::secret_hash;
@@ -17,12 +17,12 @@ use crate::server::{App, auth, inbox, notifications};
 use crate::store::{Event, EventCounts};
 
 /// The notification endpoint: open to the registry, not the admin.
-pub fn open_routes() -> Router<std::sync::Arc<App>> {
-    Router::new().route("/registries/{id}/events", post(receive))
+pub fn open_routes() -> OpenApiRouter<std::sync::Arc<App>> {
+    OpenApiRouter::new().routes(routes!(receive))
 }
 
-pub fn routes() -> Router<std::sync::Arc<App>> {
-    Router::new().route("/registries/{id}/events", get(list))
+pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 /// Receives a registry's notifications.
@@ -33,7 +33,7 @@ pub fn routes() -> Router<std::sync::Arc<App>> {
 /// policy covers are dropped, and counted.
 #[utoipa::path(
     post,
-    path = "/api/v1/registries/{id}/events",
+    path = "/registries/{id}/events",
     tag = "events",
     operation_id = "receive_events",
     params(("id" = i64, Path, description = "Registry id")),
@@ -128,7 +128,7 @@ fn fifty() -> i64 {
 /// A registry's recent events and what came of each.
 #[utoipa::path(
     get,
-    path = "/api/v1/registries/{id}/events",
+    path = "/registries/{id}/events",
     tag = "events",
     operation_id = "list_events",
     params(("id" = i64, Path, description = "Registry id"), Recent),

@@ -1,9 +1,9 @@
 //! Executions: start (manual trigger), list, show, stop, retry, and tasks.
 
-use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState};
@@ -11,13 +11,13 @@ use crate::engine::{PlanEntry, StageRecord};
 use crate::server::App;
 use crate::store::{Event, ExecStatus, ExecTrigger, Execution, NewExecution, Task};
 
-pub fn routes() -> Router<std::sync::Arc<App>> {
-    Router::new()
-        .route("/policies/{id}/executions", post(start).get(list))
-        .route("/executions/{id}", get(show))
-        .route("/executions/{id}/stop", post(stop))
-        .route("/executions/{id}/retry", post(retry))
-        .route("/executions/{id}/tasks", get(tasks))
+pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(start, list))
+        .routes(routes!(show))
+        .routes(routes!(stop))
+        .routes(routes!(retry))
+        .routes(routes!(tasks))
 }
 
 /// What to start (the body is optional; `null` is the same as none).
@@ -34,7 +34,7 @@ pub struct StartInput {
 /// active, the new one is recorded as `skipped` (still 201: it exists).
 #[utoipa::path(
     post,
-    path = "/api/v1/policies/{id}/executions",
+    path = "/policies/{id}/executions",
     tag = "executions",
     operation_id = "start_execution",
     summary = "Starts an execution of the policy",
@@ -92,7 +92,7 @@ fn twenty() -> i64 {
 /// Newest first; `X-Total-Count` carries the total, as Harbor does.
 #[utoipa::path(
     get,
-    path = "/api/v1/policies/{id}/executions",
+    path = "/policies/{id}/executions",
     tag = "executions",
     operation_id = "list_executions",
     summary = "Lists a policy's executions",
@@ -144,7 +144,7 @@ pub struct ExecutionDetail {
 /// Shows an execution.
 #[utoipa::path(
     get,
-    path = "/api/v1/executions/{id}",
+    path = "/executions/{id}",
     tag = "executions",
     operation_id = "get_execution",
     params(("id" = i64, Path, description = "Execution id")),
@@ -184,7 +184,7 @@ async fn show(
 /// notices; a finished one is left as it is.
 #[utoipa::path(
     post,
-    path = "/api/v1/executions/{id}/stop",
+    path = "/executions/{id}/stop",
     tag = "executions",
     operation_id = "stop_execution",
     params(("id" = i64, Path, description = "Execution id")),
@@ -200,7 +200,7 @@ async fn stop(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
 /// Re-runs only the failed tasks, as a new execution.
 #[utoipa::path(
     post,
-    path = "/api/v1/executions/{id}/retry",
+    path = "/executions/{id}/retry",
     tag = "executions",
     operation_id = "retry_execution",
     summary = "Retries an execution's failed tasks",
@@ -246,7 +246,7 @@ async fn retry(
 /// Lists an execution's tasks.
 #[utoipa::path(
     get,
-    path = "/api/v1/executions/{id}/tasks",
+    path = "/executions/{id}/tasks",
     tag = "executions",
     operation_id = "list_tasks",
     params(("id" = i64, Path, description = "Execution id")),

@@ -2,13 +2,13 @@
 //! checked against the `ferry:replication/stage` world and stored
 //! content-addressed; a name@version is immutable.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
@@ -16,13 +16,13 @@ use crate::server::App;
 use crate::server::functions::new_function;
 use crate::store::FunctionRow;
 
-pub fn routes(limit: usize) -> Router<std::sync::Arc<App>> {
-    Router::new()
-        .route(
-            "/functions",
-            post(upload).layer(DefaultBodyLimit::max(limit)).get(list),
-        )
-        .route("/functions/{name}/{version}", get(show))
+pub fn routes(limit: usize) -> OpenApiRouter<std::sync::Arc<App>> {
+    let (schemas, paths, upload_and_list) = routes!(upload, list);
+    // The limit guards the upload; the list has no body to bound.
+    let upload_and_list = upload_and_list.layer(DefaultBodyLimit::max(limit));
+    OpenApiRouter::new()
+        .routes((schemas, paths, upload_and_list))
+        .routes(routes!(show))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -57,7 +57,7 @@ fn valid_version(s: &str) -> bool {
 /// no-op.
 #[utoipa::path(
     post,
-    path = "/api/v1/functions",
+    path = "/functions",
     tag = "functions",
     operation_id = "upload_function",
     params(UploadQuery),
@@ -119,7 +119,7 @@ async fn upload(
 /// Lists the functions, built-in and uploaded.
 #[utoipa::path(
     get,
-    path = "/api/v1/functions",
+    path = "/functions",
     tag = "functions",
     operation_id = "list_functions",
     responses((status = 200, description = "Every function version", body = [FunctionRow]))
@@ -131,7 +131,7 @@ async fn list(state: AppState) -> ApiResult<axum::Json<Vec<FunctionRow>>> {
 /// Shows a function version.
 #[utoipa::path(
     get,
-    path = "/api/v1/functions/{name}/{version}",
+    path = "/functions/{name}/{version}",
     tag = "functions",
     operation_id = "get_function",
     params(

@@ -1,16 +1,16 @@
 //! `/kinds`: the registry kinds this service can replicate, from its
 //! installed templates.
 
-use axum::Router;
-use axum::routing::get;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiResult, AppState};
 use crate::domain::RegistryKind;
 use crate::server::{App, kinds};
 
-pub fn routes() -> Router<std::sync::Arc<App>> {
-    Router::new().route("/kinds", get(list))
+pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 /// A registry kind and the templates that serve it.
@@ -32,7 +32,7 @@ pub struct KindInfo {
 /// kind's functions and such a template adds it, with no restart.
 #[utoipa::path(
     get,
-    path = "/api/v1/kinds",
+    path = "/kinds",
     tag = "registries",
     operation_id = "list_kinds",
     responses((status = 200, description = "Every kind, by name", body = [KindInfo]))

@@ -18,8 +18,8 @@ use utoipa::openapi::{
 };
 
 use super::error::ErrorBody;
+use super::executions;
 use super::registries::PlainHttp;
-use super::{events, executions, functions, kinds, policies, registries, templates};
 
 /// The name of the Bearer security scheme.
 const BEARER: &str = "bearer";
@@ -37,39 +37,8 @@ const DOCUMENT: &str = "/api/v1/openapi.json";
                        replication policies and their executions. JSON with Harbor v2.0's field names; \
                        every `/api/v1` call but this document needs `Authorization: Bearer <admin token>`.",
     ),
-    paths(
-        document,
-        registries::create,
-        registries::list,
-        registries::show,
-        registries::update,
-        registries::remove,
-        registries::ping,
-        kinds::list,
-        functions::upload,
-        functions::list,
-        functions::show,
-        templates::create,
-        templates::list,
-        templates::show,
-        templates::update,
-        templates::versions,
-        policies::create,
-        policies::list,
-        policies::show,
-        policies::update,
-        policies::remove,
-        executions::start,
-        executions::list,
-        executions::show,
-        executions::stop,
-        executions::retry,
-        executions::tasks,
-        events::receive,
-        events::list,
-    ),
+    paths(document),
     components(schemas(ErrorBody, executions::StartInput)),
-    modifiers(&Healthz, &Protected, &PlainHttp),
     tags(
         (name = "registries", description = "Where images come from and go to; credentials are write-only"),
         (name = "functions", description = "Stage functions: WebAssembly components"),
@@ -82,7 +51,16 @@ const DOCUMENT: &str = "/api/v1/openapi.json";
 )]
 struct ApiDoc;
 
-static DOC: LazyLock<OpenApi> = LazyLock::new(ApiDoc::openapi);
+/// The document: the routes' own (see `super::api`), with what they share.
+static DOC: LazyLock<OpenApi> = LazyLock::new(|| {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::routes_document());
+    let modifiers: [&dyn utoipa::Modify; 3] = [&Healthz, &Protected, &PlainHttp];
+    for m in modifiers {
+        m.modify(&mut doc);
+    }
+    doc
+});
 
 /// The OpenAPI document of the API.
 #[utoipa::path(

@@ -1,10 +1,10 @@
 //! `/policies`: what to replicate, from where to where, when, and with
 //! which template. Harbor's fields and defaults.
 
-use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::post;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
@@ -15,13 +15,10 @@ use crate::store::{
     Policy, PolicyFilter, RegistryRef, StoreError, Trigger, TriggerKind, object, whole,
 };
 
-pub fn routes() -> Router<std::sync::Arc<App>> {
-    Router::new()
-        .route("/policies", post(create).get(list))
-        .route(
-            "/policies/{id}",
-            axum::routing::get(show).put(update).delete(remove),
-        )
+pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, update, remove))
 }
 
 fn default_count() -> i32 {
@@ -241,7 +238,7 @@ async fn validate(app: &App, p: PolicyInput) -> ApiResult<Policy> {
 /// Creates a policy.
 #[utoipa::path(
     post,
-    path = "/api/v1/policies",
+    path = "/policies",
     tag = "policies",
     operation_id = "create_policy",
     request_body = PolicyInput,
@@ -264,7 +261,7 @@ async fn create(
 /// Lists the policies.
 #[utoipa::path(
     get,
-    path = "/api/v1/policies",
+    path = "/policies",
     tag = "policies",
     operation_id = "list_policies",
     responses((status = 200, description = "Every policy", body = [Policy]))
@@ -276,7 +273,7 @@ async fn list(state: AppState) -> ApiResult<axum::Json<Vec<Policy>>> {
 /// Shows a policy.
 #[utoipa::path(
     get,
-    path = "/api/v1/policies/{id}",
+    path = "/policies/{id}",
     tag = "policies",
     operation_id = "get_policy",
     params(("id" = i64, Path, description = "Policy id")),
@@ -292,7 +289,7 @@ async fn show(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
 /// Replaces a policy.
 #[utoipa::path(
     put,
-    path = "/api/v1/policies/{id}",
+    path = "/policies/{id}",
     tag = "policies",
     operation_id = "update_policy",
     params(("id" = i64, Path, description = "Policy id")),
@@ -319,7 +316,7 @@ async fn update(
 /// Deletes a policy.
 #[utoipa::path(
     delete,
-    path = "/api/v1/policies/{id}",
+    path = "/policies/{id}",
     tag = "policies",
     operation_id = "delete_policy",
     params(("id" = i64, Path, description = "Policy id")),

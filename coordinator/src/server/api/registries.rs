@@ -1,10 +1,10 @@
 //! `/registries`: where images come from and go to. Credentials are
 //! write-only: sealed at rest, never returned, never logged.
 
-use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
@@ -13,11 +13,11 @@ use crate::server::{App, kinds, resolve};
 use crate::store::{NewRegistry, Registry};
 use crate::transfer::{Endpoint, Kind, RegistryClient, Request, Role};
 
-pub fn routes() -> Router<std::sync::Arc<App>> {
-    Router::new()
-        .route("/registries", post(create).get(list))
-        .route("/registries/{id}", get(show).put(update).delete(remove))
-        .route("/registries/{id}/ping", post(ping))
+pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(ping))
 }
 
 /// The kind of a registry that does not say: Harbor's API requires
@@ -251,7 +251,7 @@ async fn policies_still_served(app: &App, id: i64, kind: &RegistryKind) -> ApiRe
 /// Creates a registry.
 #[utoipa::path(
     post,
-    path = "/api/v1/registries",
+    path = "/registries",
     tag = "registries",
     operation_id = "create_registry",
     request_body = RegistryInput,
@@ -275,7 +275,7 @@ async fn create(
 /// Lists the registries.
 #[utoipa::path(
     get,
-    path = "/api/v1/registries",
+    path = "/registries",
     tag = "registries",
     operation_id = "list_registries",
     responses((status = 200, description = "Every registry", body = [Registry]))
@@ -287,7 +287,7 @@ async fn list(state: AppState) -> ApiResult<axum::Json<Vec<Registry>>> {
 /// Shows a registry.
 #[utoipa::path(
     get,
-    path = "/api/v1/registries/{id}",
+    path = "/registries/{id}",
     tag = "registries",
     operation_id = "get_registry",
     params(("id" = i64, Path, description = "Registry id")),
@@ -303,7 +303,7 @@ async fn show(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
 /// Replaces a registry. An update without `credential` keeps the stored one.
 #[utoipa::path(
     put,
-    path = "/api/v1/registries/{id}",
+    path = "/registries/{id}",
     tag = "registries",
     operation_id = "update_registry",
     params(("id" = i64, Path, description = "Registry id")),
@@ -333,7 +333,7 @@ async fn update(
 /// Deletes a registry.
 #[utoipa::path(
     delete,
-    path = "/api/v1/registries/{id}",
+    path = "/registries/{id}",
     tag = "registries",
     operation_id = "delete_registry",
     params(("id" = i64, Path, description = "Registry id")),
@@ -363,7 +363,7 @@ pub struct Health {
 /// An unreachable or refusing registry is still a 200, with `unhealthy`.
 #[utoipa::path(
     post,
-    path = "/api/v1/registries/{id}/ping",
+    path = "/registries/{id}/ping",
     tag = "registries",
     operation_id = "ping_registry",
     params(("id" = i64, Path, description = "Registry id")),

@@ -1,9 +1,9 @@
 //! `/templates`: process templates, validated on write and versioned.
 
-use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, ApiText, AppState};
@@ -11,11 +11,11 @@ use crate::engine::Template;
 use crate::server::App;
 use crate::store::TemplateRow;
 
-pub fn routes() -> Router<std::sync::Arc<App>> {
-    Router::new()
-        .route("/templates", post(create).get(list))
-        .route("/templates/{name}", get(show).put(update))
-        .route("/templates/{name}/versions", get(versions))
+pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, update))
+        .routes(routes!(versions))
 }
 
 /// Validates the YAML (functions, parameters) and stores a new version.
@@ -52,7 +52,7 @@ async fn store_version(
 /// The name comes from the YAML.
 #[utoipa::path(
     post,
-    path = "/api/v1/templates",
+    path = "/templates",
     tag = "templates",
     operation_id = "create_template",
     request_body(
@@ -78,7 +78,7 @@ async fn create(
 /// Stores a new version of an existing template.
 #[utoipa::path(
     put,
-    path = "/api/v1/templates/{name}",
+    path = "/templates/{name}",
     tag = "templates",
     operation_id = "update_template",
     params(("name" = String, Path, description = "Template name")),
@@ -105,7 +105,7 @@ async fn update(
 /// Lists the templates.
 #[utoipa::path(
     get,
-    path = "/api/v1/templates",
+    path = "/templates",
     tag = "templates",
     operation_id = "list_templates",
     responses((status = 200, description = "Every template", body = [TemplateRow]))
@@ -124,7 +124,7 @@ pub struct VersionQuery {
 /// Shows a template's latest version, or the one asked for.
 #[utoipa::path(
     get,
-    path = "/api/v1/templates/{name}",
+    path = "/templates/{name}",
     tag = "templates",
     operation_id = "get_template",
     params(("name" = String, Path, description = "Template name"), VersionQuery),
@@ -147,7 +147,7 @@ async fn show(
 /// Lists a template's versions.
 #[utoipa::path(
     get,
-    path = "/api/v1/templates/{name}/versions",
+    path = "/templates/{name}/versions",
     tag = "templates",
     operation_id = "list_template_versions",
     params(("name" = String, Path, description = "Template name")),
