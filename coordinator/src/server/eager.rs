@@ -86,6 +86,7 @@ pub async fn start(app: &Arc<App>, event: &Event, covering: &[&(Policy, ferry_sc
     let blob = Blob {
         digest,
         size: u64::try_from(size).unwrap_or(0),
+        urls: Vec::new(),
     };
     tokio::spawn(async move {
         let copied = futures::future::join_all(

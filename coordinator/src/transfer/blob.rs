@@ -64,6 +64,10 @@ impl BlobOutcome {
 pub struct Blob {
     pub digest: String,
     pub size: u64,
+    /// Where the source serves it instead of a repository (tried in order;
+    /// relative to the source's URL): OCI descriptors' `urls`, chart
+    /// repositories' `.tgz` files. Empty: from the source repository.
+    pub urls: Vec<String>,
 }
 
 /// The data plane of one execution.
@@ -359,6 +363,51 @@ impl Transfer {
         self.target.location(loc)
     }
 
+    /// Opens the blob's body at the source: from its repository, or from
+    /// the first of its URLs that answers.
+    async fn open_source(
+        &self,
+        src_repo: &str,
+        blob: &Blob,
+    ) -> Result<(reqwest::Response, String), TransferError> {
+        if blob.urls.is_empty() {
+            let src_path = format!("/v2/{src_repo}/blobs/{}", blob.digest);
+            let url = self.source.url(&src_path)?;
+            let resp = self
+                .source
+                .execute(Method::GET, url, HeaderMap::new(), None)
+                .await?;
+            return ok_or_status(resp, format!("{} GET {src_path}", self.source.who())).await;
+        }
+        let mut last = None;
+        for u in &blob.urls {
+            let attempt = async {
+                let (url, own) = self.source.foreign_url(u)?;
+                let who = format!("{} GET {url}", self.source.role());
+                let resp = if own {
+                    self.source
+                        .execute(Method::GET, url, HeaderMap::new(), None)
+                        .await?
+                } else {
+                    // Another origin gets no credentials, as `helm` does
+                    // unless told to pass them.
+                    self.source
+                        .http()
+                        .get(url)
+                        .send()
+                        .await
+                        .map_err(|e| stream_error(&who, e))?
+                };
+                ok_or_status(resp, who).await
+            };
+            match attempt.await {
+                Ok(opened) => return Ok(opened),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("urls is not empty"))
+    }
+
     /// Streams the blob from the source into the open upload session.
     async fn upload(
         &self,
@@ -368,22 +417,7 @@ impl Transfer {
         opts: &CopyOptions,
         location: Url,
     ) -> Result<u64, TransferError> {
-        let src_path = format!("/v2/{src_repo}/blobs/{}", blob.digest);
-        let url = self.source.url(&src_path)?;
-        let resp = self
-            .source
-            .execute(Method::GET, url, HeaderMap::new(), None)
-            .await?;
-        if resp.status() != StatusCode::OK {
-            let status = resp.status().as_u16();
-            let body = resp.bytes().await.unwrap_or_default();
-            return Err(TransferError::from_status(
-                status,
-                format!("{} GET {src_path}", self.source.who()),
-                &body,
-            ));
-        }
-        let who = format!("{} GET {src_path}", self.source.who());
+        let (resp, who) = self.open_source(src_repo, blob).await?;
         let stream = verified(resp.bytes_stream(), blob.clone(), who, self.bytes.clone());
         let push_scopes = vec![format!("repository:{dst_repo}:pull,push")];
         let authz = self.target.authorization(&push_scopes).await?;
@@ -512,6 +546,15 @@ async fn expect(
     let status = resp.status().as_u16();
     let body = resp.bytes().await.unwrap_or_default();
     Err(TransferError::from_status(status, what, &body))
+}
+
+/// The response when it is a 200, with what was asked for messages.
+async fn ok_or_status(
+    resp: reqwest::Response,
+    who: String,
+) -> Result<(reqwest::Response, String), TransferError> {
+    let resp = expect(resp, StatusCode::OK, &who).await?;
+    Ok((resp, who))
 }
 
 /// A failed upload request. When our own digest check aborted the body, the

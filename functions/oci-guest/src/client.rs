@@ -2,11 +2,11 @@
 //! adds authentication and resolves paths against the registry's URL; every
 //! HTTP answer comes back as a response, and an `Err` means no answer.
 
-use crate::errors::{context, invalid, rejected, role_name, status_error};
-use crate::log;
 use crate::manifest::{self, Descriptor, Document, Kind, Manifest};
-use crate::registry::{self, Request, Response};
-use crate::{Role, WitError};
+use crate::status::{envelope, status_error};
+use ferry_sdk::errors::{context, error, internal, invalid, not_found, rejected};
+use ferry_sdk::registry::{Request, Response};
+use ferry_sdk::{ErrorKind, Host, Role, WitError};
 use std::collections::HashSet;
 
 /// The value of header `name` (case-insensitive).
@@ -142,10 +142,11 @@ pub enum Deleted {
     Unsupported(String),
 }
 
-/// One of the policy's registries.
-#[derive(Debug, Clone, Copy)]
-pub struct Registry {
+/// One of the policy's registries, reached through the run's host.
+#[derive(Clone, Copy)]
+pub struct Registry<'h> {
     pub role: Role,
+    host: &'h dyn Host,
 }
 
 fn request(
@@ -188,29 +189,37 @@ fn ping_request() -> Request {
     request("GET", "/v2/".into(), vec![], None)
 }
 
-impl Registry {
-    pub fn source() -> Self {
-        Registry { role: Role::Source }
+impl<'h> Registry<'h> {
+    pub fn source(host: &'h dyn Host) -> Self {
+        Registry {
+            role: Role::Source,
+            host,
+        }
     }
 
-    pub fn target() -> Self {
-        Registry { role: Role::Target }
+    pub fn target(host: &'h dyn Host) -> Self {
+        Registry {
+            role: Role::Target,
+            host,
+        }
     }
 
     pub fn name(&self) -> &'static str {
-        role_name(self.role)
+        self.role.name()
+    }
+
+    /// The host it is reached through (for logging along).
+    pub fn host(&self) -> &'h dyn Host {
+        self.host
     }
 
     /// Sends one request; a transport failure names the request.
     pub fn send(&self, req: Request) -> Result<Response, WitError> {
-        log::debug(format!(
-            "{} registry: {} {}",
-            self.name(),
-            req.method,
-            req.path
-        ));
         let what = format!("{} registry: {} {}", self.name(), req.method, req.path);
-        registry::send(self.role, &req).map_err(|e| context(e, what))
+        self.host.debug(&what);
+        self.host
+            .send(self.role, &req)
+            .map_err(|e| context(e, what))
     }
 
     /// Sends many requests concurrently; answers in order.
@@ -222,31 +231,34 @@ impl Registry {
 
     /// Several registries' requests, all sent at once; answers per batch, in order.
     pub fn send_each(
-        batches: Vec<(&Registry, Vec<Request>)>,
+        batches: Vec<(&Registry<'_>, Vec<Request>)>,
     ) -> Vec<Vec<Result<Response, WitError>>> {
+        // The registries of a run all speak through its one host.
+        let Some(host) = batches
+            .iter()
+            .find(|(_, reqs)| !reqs.is_empty())
+            .map(|(r, _)| r.host)
+        else {
+            return batches.iter().map(|_| Vec::new()).collect();
+        };
         let flat: Vec<(Role, Request)> = batches
             .iter()
             .flat_map(|(r, reqs)| reqs.iter().map(|q| (r.role, q.clone())))
             .collect();
-        if flat.is_empty() {
-            return batches.iter().map(|_| Vec::new()).collect();
-        }
         let shown: Vec<String> = batches
             .iter()
             .filter(|(_, reqs)| !reqs.is_empty())
             .map(|(r, reqs)| format!("{} registry: {}", r.name(), reqs.len()))
             .collect();
-        log::debug(format!("requests at once: {}", shown.join(", ")));
-        let mut answers = registry::send_each(&flat).into_iter();
+        host.debug(&format!("requests at once: {}", shown.join(", ")));
+        let mut answers = host.send_each(&flat).into_iter();
         batches
             .iter()
             .map(|(r, reqs)| {
                 reqs.iter()
                     .map(|req| {
                         let answer = answers.next().unwrap_or_else(|| {
-                            Err(crate::errors::internal(
-                                "send-each answered too few requests",
-                            ))
+                            Err(internal("send-each answered too few requests"))
                         });
                         answer.map_err(|e| {
                             context(
@@ -275,8 +287,8 @@ impl Registry {
     /// (source first), as if the pings had gone first; the inner one is the
     /// listing's.
     pub fn ping_both_and_catalog(
-        source: &Registry,
-        target: &Registry,
+        source: &Registry<'_>,
+        target: &Registry<'_>,
         page_size: u64,
     ) -> Result<Result<Vec<String>, WitError>, WitError> {
         let first = catalog_path(page_size);
@@ -314,8 +326,8 @@ impl Registry {
         })?;
         match resp.status {
             200 => Ok(()),
-            401 => Err(crate::errors::error(
-                crate::ErrorKind::Unauthorized,
+            401 => Err(error(
+                ErrorKind::Unauthorized,
                 format!(
                     "{} registry: GET /v2/ answered 401 after authentication: the credentials are wrong or missing; check the credentials of the {} registry",
                     self.name(),
@@ -413,7 +425,7 @@ impl Registry {
 
     /// The error for a manifest that is not there.
     pub fn missing(&self, repository: &str, reference: &str) -> WitError {
-        crate::errors::not_found(format!(
+        not_found(format!(
             "{} registry: manifest {repository}{}{reference} not found",
             self.name(),
             if is_digest(reference) { "@" } else { ":" }
@@ -493,7 +505,7 @@ impl Registry {
 
     /// Like [`Self::head_many`], for several registries at once.
     pub fn heads_everywhere(
-        lists: &[(&Registry, &[(&str, &str)])],
+        lists: &[(&Registry<'_>, &[(&str, &str)])],
         fresh: bool,
     ) -> Vec<Vec<Result<Option<Head>, WitError>>> {
         let batches = lists
@@ -568,7 +580,7 @@ impl Registry {
             // Deleting by tag is optional in the distribution spec:
             // distribution 2.x answers 400 (DIGEST_INVALID), others 405.
             400 | 405 | 501 if !is_digest(reference) => {
-                Ok(Deleted::Unsupported(crate::errors::envelope(&resp.body)))
+                Ok(Deleted::Unsupported(envelope(&resp.body)))
             }
             _ => Err(self.unexpected("DELETE", &path, &resp)),
         }
@@ -599,7 +611,7 @@ impl Registry {
         let mut next = Some(first);
         while let Some(path) = next.take() {
             if !seen.insert(path.clone()) {
-                log::warn(format!(
+                self.host.warn(&format!(
                     "{} registry: pagination loops back to {path}; stopping",
                     self.name()
                 ));
@@ -654,7 +666,7 @@ impl Registry {
     /// Like [`Self::tags_of`], for several registries at once (the source's
     /// and the target's listings together).
     pub fn tags_everywhere(
-        lists: &[(&Registry, &[&str])],
+        lists: &[(&Registry<'_>, &[&str])],
         page_size: u64,
     ) -> Vec<Vec<Result<Vec<String>, WitError>>> {
         let firsts: Vec<Vec<String>> = lists
@@ -762,7 +774,7 @@ impl Registry {
                 if m.kind == Kind::Index {
                     m.doc.manifests.unwrap_or_default()
                 } else {
-                    log::warn(format!(
+                    self.host.warn(&format!(
                         "{} registry: {repository}:{tag} is not an index; ignoring it as a referrers tag",
                         self.name()
                     ));
@@ -816,6 +828,56 @@ mod tests {
         let hs = vec![("Docker-Content-Digest".to_owned(), " sha256:ab ".to_owned())];
         assert_eq!(header(&hs, "docker-content-digest"), Some("sha256:ab"));
         assert_eq!(header(&hs, "content-type"), None);
+    }
+
+    #[test]
+    fn lists_both_registries_at_once_then_follows_pages() {
+        use ferry_sdk::{ErrorKind, FakeHost};
+        let host = FakeHost::new();
+        let page = |body: &str| Response::new(200).with_body(body);
+        host.answer(
+            Role::Source,
+            "GET",
+            "/v2/a/tags/list?n=2",
+            page(r#"{"tags":["1","2"]}"#)
+                .with_header("Link", "</v2/a/tags/list?last=2&n=2>; rel=\"next\""),
+        )
+        .answer(
+            Role::Source,
+            "GET",
+            "/v2/a/tags/list?last=2&n=2",
+            page(r#"{"tags":["3"]}"#),
+        )
+        .answer(
+            Role::Target,
+            "GET",
+            "/v2/m/a/tags/list?n=2",
+            page(r#"{"tags":null}"#),
+        );
+        let (source, target) = (Registry::source(&host), Registry::target(&host));
+        let mut lists =
+            Registry::tags_everywhere(&[(&source, &["a", "gone"]), (&target, &["m/a"])], 2)
+                .into_iter();
+        let at_source = lists.next().unwrap();
+        assert_eq!(at_source[0], Ok(vec!["1".into(), "2".into(), "3".into()]));
+        let gone = at_source[1].clone().unwrap_err();
+        assert_eq!(gone.kind, ErrorKind::NotFound);
+        assert!(
+            gone.message
+                .starts_with("source registry: GET /v2/gone/tags/list?n=2 answered 404"),
+            "{}",
+            gone.message
+        );
+        assert_eq!(lists.next().unwrap(), [Ok(vec![])]);
+        assert_eq!(
+            host.requests(),
+            [
+                "source GET /v2/a/tags/list?n=2",
+                "source GET /v2/gone/tags/list?n=2",
+                "target GET /v2/m/a/tags/list?n=2",
+                "source GET /v2/a/tags/list?last=2&n=2",
+            ]
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The policy's filters, from its WIT records (see `ferry_scope`).
 
-use crate::errors::invalid;
-use crate::{Decoration, Filter, FilterKind, WitError};
-pub use ferry_scope::{Filters, Resource, glob};
+pub use ferry_scope::{Filters, Resource};
+use ferry_sdk::errors::invalid;
+use ferry_sdk::{Decoration, Filter, FilterKind, WitError};
 
 /// Compiles the policy's filters; a bad one is an `invalid` error.
 pub fn filters(list: &[Filter]) -> Result<Filters, WitError> {

@@ -49,8 +49,8 @@ impl Descriptor {
             || self.urls.as_ref().is_some_and(|u| !u.is_empty())
     }
 
-    pub fn to_wit(&self) -> crate::Descriptor {
-        crate::Descriptor {
+    pub fn to_wit(&self) -> ferry_sdk::Descriptor {
+        ferry_sdk::Descriptor {
             media_type: self.media_type.clone(),
             digest: self.digest.clone(),
             size: self.size,

@@ -2,8 +2,15 @@
 //! (repositories appear on first push). It is the hook where another
 //! registry kind would create a project; here it passes the resources through.
 
-use oci_guest::params::{Counts, output};
-use oci_guest::{FunctionInfo, Guest, StageInput, StageOutput, Status, WitError};
+use ferry_sdk::{
+    Counts, FunctionInfo, Guest, Host, Output, StageInput, StageOutput, WitError, WitHost,
+};
+
+ferry_sdk::counters! {
+    enum Count {
+        Artifacts = "artifacts",
+    }
+}
 
 struct PushPrepare;
 
@@ -18,20 +25,47 @@ impl Guest for PushPrepare {
     }
 
     fn run(input: StageInput) -> Result<StageOutput, WitError> {
-        let n = input.resources.len() as u64;
-        oci_guest::log::debug(format!(
-            "nothing to prepare at the target for {n} artifact(s)"
-        ));
-        let mut counts = Counts::new(&["artifacts"]);
-        counts.add("artifacts", n);
-        Ok(output(
-            input.resources,
-            Status::Succeeded,
-            counts,
-            0,
-            vec![],
-        ))
+        Ok(prepare(&WitHost, input))
     }
 }
 
-oci_guest::export!(PushPrepare);
+fn prepare(host: &dyn Host, input: StageInput) -> StageOutput {
+    let n = input.resources.len() as u64;
+    host.debug(&format!(
+        "nothing to prepare at the target for {n} artifact(s)"
+    ));
+    let mut counts = Counts::new();
+    counts.add(Count::Artifacts, n);
+    Output::succeeded()
+        .resources(input.resources)
+        .counts(counts)
+        .build()
+}
+
+ferry_sdk::export!(PushPrepare);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_sdk::fake::{artifact, input};
+    use ferry_sdk::{FakeHost, Status};
+
+    #[test]
+    fn passes_the_resources_through() {
+        let host = FakeHost::new();
+        let resources = vec![artifact("a", "1"), artifact("b", "2")];
+        let out = prepare(&host, input(resources.clone()));
+        assert_eq!(
+            out,
+            StageOutput {
+                resources,
+                status: Status::Succeeded,
+                counts: vec![("artifacts".into(), 2)],
+                bytes: 0,
+                messages: vec![],
+                plan: vec![],
+            }
+        );
+        assert!(host.requests().is_empty());
+    }
+}

@@ -2,29 +2,48 @@
 //! manifests (children before their index), the tag last, then referrers and
 //! their fallback tags. Nothing partial is ever tagged.
 
-use oci_guest::client::{Registry, check_repository, check_tag};
-use oci_guest::errors::{context, internal, invalid};
-use oci_guest::manifest::fallback_tag;
-use oci_guest::params::{Counts, Params, artifact_name, output};
-use oci_guest::push::{
-    BlobSummary, FallbackTag, by_subject, copy_blobs, fetch_all, maintain_fallback_tag, present_at,
+mod push;
+
+use ferry_sdk::errors::{context, internal, invalid};
+use ferry_sdk::transfer::{Options, UploadMode};
+use ferry_sdk::{
+    Artifact, Counts, FunctionInfo, Guest, Host, ManifestRef, Output, Policy, StageInput,
+    StageOutput, Status, WitError, WitHost,
 };
-use oci_guest::transfer::{Options, UploadMode};
-use oci_guest::{
-    Artifact, FunctionInfo, Guest, ManifestRef, Policy, StageInput, StageOutput, Status, WitError,
-    host, log, param,
+use oci_guest::client::{Registry, check_repository, check_tag};
+use oci_guest::manifest::fallback_tag;
+use push::{
+    BlobSummary, FallbackTag, by_subject, copy_blobs, fetch_all, maintain_fallback_tag, present_at,
 };
 use std::collections::HashSet;
 
-const COUNTS: &[&str] = &[
-    "blobs-present",
-    "blobs-mounted",
-    "blobs-uploaded",
-    "manifests-pushed",
-    "manifests-present",
-    "referrers-pushed",
-    "tags-skipped",
-];
+ferry_sdk::choices! {
+    enum Upload {
+        Monolithic = "monolithic",
+        Chunked = "chunked",
+    }
+}
+
+ferry_sdk::params! {
+    struct Params {
+        /// Blob upload mode: monolithic or chunked (the policy's copy-by-chunk also selects chunked).
+        upload: Upload = Upload::Monolithic,
+        /// Chunk size in bytes for chunked uploads (0: the policy's, else the host's default).
+        chunk_size: u64 = 0,
+    }
+}
+
+ferry_sdk::counters! {
+    enum Count {
+        BlobsPresent = "blobs-present",
+        BlobsMounted = "blobs-mounted",
+        BlobsUploaded = "blobs-uploaded",
+        ManifestsPushed = "manifests-pushed",
+        ManifestsPresent = "manifests-present",
+        ReferrersPushed = "referrers-pushed",
+        TagsSkipped = "tags-skipped",
+    }
+}
 
 struct Push;
 
@@ -32,57 +51,44 @@ impl Guest for Push {
     fn describe() -> FunctionInfo {
         FunctionInfo {
             description: "Pushes an artifact to the target: blobs, then manifests (children first, the tag last), then referrers.".into(),
-            params: vec![
-                param(
-                    "upload",
-                    "Blob upload mode: monolithic or chunked (the policy's copy-by-chunk also selects chunked).",
-                    false,
-                    Some("monolithic"),
-                ),
-                param(
-                    "chunk-size",
-                    "Chunk size in bytes for chunked uploads (0: the policy's, else the host's default).",
-                    false,
-                    Some("0"),
-                ),
-            ],
+            params: Params::specs(),
         }
     }
 
     fn run(input: StageInput) -> Result<StageOutput, WitError> {
-        let opts = upload_options(&Params::new(&input.params), &input.policy)?;
-        let [artifact] = <[_; 1]>::try_from(input.resources).map_err(|r: Vec<_>| {
-            invalid(format!("oci-push takes one artifact, got {}", r.len()))
-        })?;
-        let result = push(&artifact, &input.policy, &opts);
-        host::progress(1);
-        let pushed = result?;
-        // An artifact whose tag the target keeps goes no further: it ends
-        // skipped, and later stages (verify) do not judge it.
-        let resources = if pushed.kept_target {
-            vec![]
-        } else {
-            vec![artifact]
-        };
-        Ok(output(
-            resources,
-            pushed.status,
-            pushed.counts,
-            pushed.bytes,
-            pushed.messages,
-        ))
+        replicate(&WitHost, input)
     }
 }
 
-fn upload_options(params: &Params, policy: &Policy) -> Result<Options, WitError> {
+fn replicate(host: &dyn Host, mut input: StageInput) -> Result<StageOutput, WitError> {
+    let opts = upload_options(&Params::parse(&input.params)?, &input.policy);
+    let artifact = input.single_artifact("oci-push")?;
+    let result = push(host, &artifact, &input.policy, &opts);
+    host.progress(1);
+    let pushed = result?;
+    // An artifact whose tag the target keeps goes no further: it ends
+    // skipped, and later stages (verify) do not judge it.
+    let resources = if pushed.kept_target {
+        None
+    } else {
+        Some(artifact)
+    };
+    Ok(Output::new(pushed.status)
+        .resources(resources)
+        .counts(pushed.counts)
+        .bytes(pushed.bytes)
+        .messages(pushed.messages)
+        .build())
+}
+
+fn upload_options(params: &Params, policy: &Policy) -> Options {
     // A chunk size alone does not ask for chunks: Harbor's copy_by_chunk does.
-    let chunked =
-        params.choice("upload", &["monolithic", "chunked"])? == "chunked" || policy.copy_by_chunk;
-    let chunk_size = match params.u64("chunk-size", 0)? {
+    let chunked = params.upload == Upload::Chunked || policy.copy_by_chunk;
+    let chunk_size = match params.chunk_size {
         0 => policy.chunk_size,
         n => n,
     };
-    Ok(Options {
+    Options {
         mode: if chunked {
             UploadMode::Chunked
         } else {
@@ -90,13 +96,13 @@ fn upload_options(params: &Params, policy: &Policy) -> Result<Options, WitError>
         },
         chunk_size,
         mount_from: vec![],
-    })
+    }
 }
 
 /// What a push did.
 struct Pushed {
     status: Status,
-    counts: Counts,
+    counts: Counts<Count>,
     bytes: u64,
     messages: Vec<String>,
     /// The target's tag points at other content and the policy does not
@@ -105,7 +111,7 @@ struct Pushed {
 }
 
 impl Pushed {
-    fn skipped(counts: Counts, message: String, kept_target: bool) -> Self {
+    fn skipped(counts: Counts<Count>, message: String, kept_target: bool) -> Self {
         Self {
             status: Status::Skipped,
             counts,
@@ -116,12 +122,17 @@ impl Pushed {
     }
 }
 
-fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitError> {
-    let name = artifact_name(a);
-    let mut counts = Counts::new(COUNTS);
+fn push(
+    host: &dyn Host,
+    a: &Artifact,
+    policy: &Policy,
+    opts: &Options,
+) -> Result<Pushed, WitError> {
+    let name = a.to_string();
+    let mut counts = Counts::new();
     let mut messages = Vec::new();
     let (Some(digest), Some(root)) = (a.digest.as_deref(), a.manifests.last()) else {
-        log::info(format!("{name}: nothing was pulled; skipping"));
+        host.info(&format!("{name}: nothing was pulled; skipping"));
         return Ok(Pushed::skipped(
             counts,
             format!("{name}: nothing to push"),
@@ -139,7 +150,7 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitErro
     if let Some(tag) = &a.tag {
         check_tag(tag).map_err(invalid)?;
     }
-    let (source, target) = (Registry::source(), Registry::target());
+    let (source, target) = (Registry::source(host), Registry::target(host));
     let (repo, trepo) = (a.repository.as_str(), a.target_repository.as_str());
     let reference = a.tag.as_deref().unwrap_or(digest);
     let shown = format!(
@@ -152,8 +163,8 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitErro
     // remembers of it may be stale (a tag deleted behind it).
     let push_subject = match target.head_manifest_fresh(trepo, reference)? {
         Some(h) if h.digest == digest => {
-            log::info(format!("{shown} is already {digest} at the target"));
-            counts.add("tags-skipped", 1);
+            host.info(&format!("{shown} is already {digest} at the target"));
+            counts.add(Count::TagsSkipped, 1);
             false
         }
         Some(h) if !policy.override_ => {
@@ -161,11 +172,11 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitErro
                 "{shown} is {} at the target, not {digest}, and the policy does not override: skipped",
                 h.digest
             );
-            log::warn(&m);
+            host.warn(&m);
             return Ok(Pushed::skipped(counts, m, true));
         }
         Some(h) => {
-            log::info(format!(
+            host.info(&format!(
                 "{shown} is {} at the target; overriding with {digest}",
                 h.digest
             ));
@@ -203,10 +214,10 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitErro
         mounted,
         uploaded,
         bytes,
-    } = copy_blobs(repo, trepo, &blobs, opts).map_err(|e| context(e, &name))?;
-    counts.add("blobs-present", present);
-    counts.add("blobs-mounted", mounted);
-    counts.add("blobs-uploaded", uploaded);
+    } = copy_blobs(host, repo, trepo, &blobs, opts).map_err(|e| context(e, &name))?;
+    counts.add(Count::BlobsPresent, present);
+    counts.add(Count::BlobsMounted, mounted);
+    counts.add(Count::BlobsUploaded, uploaded);
 
     if push_subject {
         push_manifests(a, &source, &target, reference, &mut counts)?;
@@ -216,11 +227,11 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitErro
     // Referrers after their subject, by digest.
     for ((r, f), present) in referrers.iter().zip(referrer_docs).zip(&referrer_present) {
         if *present {
-            counts.add("manifests-present", 1);
+            counts.add(Count::ManifestsPresent, 1);
             continue;
         }
         target.put_manifest(trepo, &r.digest, &r.media_type, f.body, Some(&r.digest))?;
-        counts.add("referrers-pushed", 1);
+        counts.add(Count::ReferrersPushed, 1);
     }
     for (subject, descriptors) in by_subject(&referrers, &referrer_manifests) {
         let done = maintain_fallback_tag(&source, &target, (repo, trepo), &subject, &descriptors)?;
@@ -233,18 +244,18 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitErro
             ));
         }
     }
-    if counts.get("referrers-pushed") > 0 {
+    if counts.get(Count::ReferrersPushed) > 0 {
         messages.push(format!(
             "pushed {} referrer(s)",
-            counts.get("referrers-pushed")
+            counts.get(Count::ReferrersPushed)
         ));
     }
 
-    let did_something = push_subject || counts.get("referrers-pushed") > 0;
-    log::info(format!(
+    let did_something = push_subject || counts.get(Count::ReferrersPushed) > 0;
+    host.info(&format!(
         "{name} -> {shown}: {} manifest(s) and {} referrer(s) pushed, {} blob(s) uploaded ({bytes} bytes), {mounted} mounted, {present} present",
-        counts.get("manifests-pushed"),
-        counts.get("referrers-pushed"),
+        counts.get(Count::ManifestsPushed),
+        counts.get(Count::ReferrersPushed),
         uploaded
     ));
     let status = if did_something {
@@ -265,10 +276,10 @@ fn push(a: &Artifact, policy: &Policy, opts: &Options) -> Result<Pushed, WitErro
 /// digest, then the root by tag (or digest), last.
 fn push_manifests(
     a: &Artifact,
-    source: &Registry,
-    target: &Registry,
+    source: &Registry<'_>,
+    target: &Registry<'_>,
     reference: &str,
-    counts: &mut Counts,
+    counts: &mut Counts<Count>,
 ) -> Result<(), WitError> {
     let (repo, trepo) = (a.repository.as_str(), a.target_repository.as_str());
     let (root, children) = a
@@ -283,11 +294,14 @@ fn push_manifests(
         .filter(|(_, p)| !**p)
         .map(|(c, _)| *c)
         .collect();
-    counts.add("manifests-present", (children.len() - missing.len()) as u64);
+    counts.add(
+        Count::ManifestsPresent,
+        (children.len() - missing.len()) as u64,
+    );
     let docs = fetch_all(source, repo, &missing)?;
     for (m, f) in missing.iter().zip(docs) {
         target.put_manifest(trepo, &m.digest, &m.media_type, f.body, Some(&m.digest))?;
-        counts.add("manifests-pushed", 1);
+        counts.add(Count::ManifestsPushed, 1);
     }
     // The tag last: only now is everything it references in place.
     let f = source.require_manifest(repo, &root.digest)?;
@@ -298,8 +312,157 @@ fn push_manifests(
         f.body,
         Some(&root.digest),
     )?;
-    counts.add("manifests-pushed", 1);
+    counts.add(Count::ManifestsPushed, 1);
     Ok(())
 }
 
-oci_guest::export!(Push);
+ferry_sdk::export!(Push);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_sdk::fake::{BlobCopy, artifact, input, sha256};
+    use ferry_sdk::registry::Response;
+    use ferry_sdk::transfer::{Action, Located, Outcome};
+    use ferry_sdk::{Descriptor, FakeHost, Role};
+    use oci_guest::manifest::OCI_MANIFEST;
+
+    const CONFIG: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const LAYER: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const OTHER: &str = "sha256:4444444444444444444444444444444444444444444444444444444444444444";
+    const IMAGE: &str = r#"{"schemaVersion":2,"config":{}}"#;
+
+    fn blob(digest: &str, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest: digest.into(),
+            size,
+        }
+    }
+
+    /// `lib/app:v1`, pulled: one image manifest and its two blobs.
+    fn pulled() -> StageInput {
+        let mut a = artifact("lib/app", "v1");
+        a.target_repository = "mirror/lib/app".into();
+        a.digest = Some(sha256(IMAGE.as_bytes()));
+        a.manifests = vec![ManifestRef {
+            digest: sha256(IMAGE.as_bytes()),
+            media_type: OCI_MANIFEST.into(),
+            size: IMAGE.len() as u64,
+        }];
+        a.blobs = vec![blob(CONFIG, 2), blob(LAYER, 10)];
+        input(vec![a])
+    }
+
+    #[test]
+    fn pushes_blobs_then_the_tag() {
+        let root = sha256(IMAGE.as_bytes());
+        let host = FakeHost::new();
+        host.answer(
+            Role::Source,
+            "GET",
+            &format!("/v2/lib/app/manifests/{root}"),
+            Response::new(200).with_body(IMAGE),
+        )
+        .answer(
+            Role::Target,
+            "PUT",
+            "/v2/mirror/lib/app/manifests/v1",
+            Response::new(201).with_header("Docker-Content-Digest", &root),
+        )
+        .blob_answer(
+            CONFIG,
+            Ok(Outcome {
+                digest: CONFIG.into(),
+                action: Action::Present,
+                bytes: 0,
+            }),
+        );
+        let mut input = pulled();
+        input.params = vec![("upload".into(), "chunked".into())];
+        input.policy.chunk_size = 5;
+
+        let out = replicate(&host, input.clone()).unwrap();
+
+        assert_eq!(
+            out,
+            StageOutput {
+                resources: input.resources,
+                status: Status::Succeeded,
+                counts: vec![
+                    ("blobs-present".into(), 1),
+                    ("blobs-mounted".into(), 0),
+                    ("blobs-uploaded".into(), 1),
+                    ("manifests-pushed".into(), 1),
+                    ("manifests-present".into(), 0),
+                    ("referrers-pushed".into(), 0),
+                    ("tags-skipped".into(), 0),
+                ],
+                bytes: 10,
+                messages: vec![format!("pushed mirror/lib/app:v1 ({root})")],
+                plan: vec![],
+            }
+        );
+        assert_eq!(
+            host.requests(),
+            [
+                "target HEAD /v2/mirror/lib/app/manifests/v1".to_owned(),
+                format!("source GET /v2/lib/app/manifests/{root}"),
+                "target PUT /v2/mirror/lib/app/manifests/v1".to_owned(),
+            ]
+        );
+        let unlocated = |b| Located {
+            blob: b,
+            urls: vec![],
+        };
+        assert_eq!(
+            host.copies(),
+            [BlobCopy {
+                source_repository: Some("lib/app".into()),
+                target_repository: "mirror/lib/app".into(),
+                blobs: vec![unlocated(blob(CONFIG, 2)), unlocated(blob(LAYER, 10))],
+                opts: Options {
+                    mode: UploadMode::Chunked,
+                    chunk_size: 5,
+                    mount_from: vec![],
+                },
+            }]
+        );
+        let (_, put) = host.sent().pop().unwrap();
+        assert_eq!(
+            (put.headers, put.body),
+            (
+                vec![("Content-Type".to_owned(), OCI_MANIFEST.to_owned())],
+                Some(IMAGE.as_bytes().to_vec())
+            )
+        );
+        assert_eq!(host.progress_items(), 1);
+    }
+
+    #[test]
+    fn keeps_a_target_tag_on_other_content_without_override() {
+        let root = sha256(IMAGE.as_bytes());
+        let host = FakeHost::new();
+        host.answer(
+            Role::Target,
+            "HEAD",
+            "/v2/mirror/lib/app/manifests/v1",
+            Response::new(200).with_header("Docker-Content-Digest", OTHER),
+        );
+        let out = replicate(&host, pulled()).unwrap();
+        assert_eq!(out.status, Status::Skipped);
+        assert!(out.resources.is_empty(), "goes no further");
+        assert_eq!(
+            out.messages,
+            [format!(
+                "mirror/lib/app:v1 is {OTHER} at the target, not {root}, and the policy does not override: skipped"
+            )]
+        );
+        assert_eq!(
+            host.requests(),
+            ["target HEAD /v2/mirror/lib/app/manifests/v1"]
+        );
+        assert!(host.copies().is_empty());
+        assert_eq!(host.progress_items(), 1);
+    }
+}

@@ -5,9 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::client::Registry;
-use crate::manifest::is_fallback_tag;
-use crate::{Artifact, log};
+use ferry_sdk::Artifact;
+use oci_guest::client::Registry;
+use oci_guest::manifest::is_fallback_tag;
 
 /// Whether the source serves the referrers API, asked at most once.
 #[derive(Default)]
@@ -19,20 +19,27 @@ pub struct ReferrersApi {
 impl ReferrersApi {
     /// Asks with `repository@digest`, a manifest the source holds (a registry
     /// may answer 404 for an unknown subject even when it serves the API).
-    pub fn served(&mut self, source: &Registry, repository: &str, digest: &str) -> Option<bool> {
+    pub fn served(
+        &mut self,
+        source: &Registry<'_>,
+        repository: &str,
+        digest: &str,
+    ) -> Option<bool> {
         *self
             .answer
             .get_or_insert_with(|| match source.referrers_api(repository, digest) {
                 Ok(api) => Some(api.is_some()),
                 Err(e) => {
-                    log::debug(format!("referrers API support unknown: {}", e.message));
+                    source
+                        .host()
+                        .debug(&format!("referrers API support unknown: {}", e.message));
                     None
                 }
             })
     }
 
     /// Like [`Self::served`], with an artifact's tag resolved by one `HEAD`.
-    fn served_for(&mut self, source: &Registry, artifact: &Artifact) -> Option<bool> {
+    fn served_for(&mut self, source: &Registry<'_>, artifact: &Artifact) -> Option<bool> {
         if let Some(known) = self.answer {
             return known;
         }
@@ -49,7 +56,7 @@ impl ReferrersApi {
 /// referrers API and their repository lists no fallback tag.
 /// `source_tags` holds every tag the listing saw per source repository.
 pub fn mark_without_referrers(
-    source: &Registry,
+    source: &Registry<'_>,
     api: &mut ReferrersApi,
     artifacts: &mut [Artifact],
     source_tags: &HashMap<String, HashSet<String>>,
@@ -67,7 +74,7 @@ pub fn mark_without_referrers(
             .is_some_and(|tags| tags.iter().any(|t| is_fallback_tag(t)));
         marked += u64::from(a.no_referrers);
     }
-    log::debug(format!(
+    source.host().debug(&format!(
         "the source serves no referrers API: {marked} artifact(s) without fallback tags have no referrers"
     ));
 }

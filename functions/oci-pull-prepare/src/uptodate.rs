@@ -11,11 +11,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::client::{Registry, next_link};
-use crate::manifest::{OCI_INDEX, fallback_tag};
 use crate::referrers::ReferrersApi;
-use crate::registry::Request;
-use crate::{Artifact, ErrorKind, WitError, log};
+use ferry_sdk::registry::Request;
+use ferry_sdk::{Artifact, ErrorKind, Host, WitError};
+use oci_guest::client::{Registry, next_link};
+use oci_guest::manifest::{OCI_INDEX, fallback_tag};
 
 /// The target's tags per target repository, as listed: `None` where the
 /// listing failed (its tags are then asked by `HEAD`).
@@ -24,7 +24,11 @@ pub struct TargetTags(HashMap<String, Option<HashSet<String>>>);
 impl TargetTags {
     /// From the answers of [`Registry::tags_everywhere`] for `repositories`.
     /// A repository the target does not know has no tags.
-    pub fn new(repositories: &[&str], listings: Vec<Result<Vec<String>, WitError>>) -> Self {
+    pub fn new(
+        host: &dyn Host,
+        repositories: &[&str],
+        listings: Vec<Result<Vec<String>, WitError>>,
+    ) -> Self {
         let map = repositories
             .iter()
             .zip(listings)
@@ -33,7 +37,7 @@ impl TargetTags {
                     Ok(tags) => Some(tags.into_iter().collect()),
                     Err(e) if e.kind == ErrorKind::NotFound => Some(HashSet::new()),
                     Err(e) => {
-                        log::debug(format!("target tags of {repo} unknown: {}", e.message));
+                        host.debug(&format!("target tags of {repo} unknown: {}", e.message));
                         None
                     }
                 };
@@ -87,8 +91,8 @@ impl Verdict {
 /// also makes the host drop what it knew of it). A tag the target does not
 /// list is `Absent`, and neither end is asked about it.
 pub fn up_to_date(
-    source: &Registry,
-    target: &Registry,
+    source: &Registry<'_>,
+    target: &Registry<'_>,
     artifacts: &[Artifact],
     source_tags: &HashMap<String, HashSet<String>>,
     target_tags: &TargetTags,
@@ -201,7 +205,7 @@ pub fn up_to_date(
         if ok {
             result[i] = Verdict::Current(digest_of(k).to_string());
         } else {
-            log::debug(format!(
+            source.host().debug(&format!(
                 "{}:{} is in place at the target but has referrers at the source: checking them",
                 artifacts[i].repository, tagged[k].1
             ));

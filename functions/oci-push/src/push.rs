@@ -1,12 +1,11 @@
 //! Pushing to the target: blobs through the host's data plane, manifests
 //! copied byte for byte from the source, referrers fallback tags.
 
-use crate::client::{Fetched, Registry};
-use crate::errors::{error, internal, invalid};
-use crate::log;
-use crate::manifest::{self, Descriptor, Manifest};
-use crate::transfer::{self, Action, Options};
-use crate::{ManifestRef, WitError};
+use ferry_sdk::errors::{error, internal, invalid};
+use ferry_sdk::transfer::{Action, Options};
+use ferry_sdk::{Host, ManifestRef, WitError};
+use oci_guest::client::{Fetched, Registry};
+use oci_guest::manifest::{self, Descriptor, Manifest};
 
 /// What `copy_blobs` did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -20,20 +19,21 @@ pub struct BlobSummary {
 /// Makes every blob present in the target repository. Any failed blob
 /// fails the whole call, naming each failing digest.
 pub fn copy_blobs(
+    host: &dyn Host,
     source_repository: &str,
     target_repository: &str,
-    blobs: &[crate::Descriptor],
+    blobs: &[ferry_sdk::Descriptor],
     opts: &Options,
 ) -> Result<BlobSummary, WitError> {
     let mut sum = BlobSummary::default();
     if blobs.is_empty() {
         return Ok(sum);
     }
-    log::debug(format!(
+    host.debug(&format!(
         "copying {} blob(s) {source_repository} -> {target_repository}",
         blobs.len()
     ));
-    let answers = transfer::copy_blobs(source_repository, target_repository, blobs, opts);
+    let answers = host.copy_blobs(source_repository, target_repository, blobs, opts);
     if answers.len() != blobs.len() {
         return Err(internal(format!(
             "copy-blobs answered {} result(s) for {} blob(s)",
@@ -78,7 +78,7 @@ pub fn copy_blobs(
 
 /// Fetches manifests from the source by digest (verified), in order.
 pub fn fetch_all(
-    source: &Registry,
+    source: &Registry<'_>,
     repository: &str,
     refs: &[&ManifestRef],
 ) -> Result<Vec<Fetched>, WitError> {
@@ -93,7 +93,7 @@ pub fn fetch_all(
 
 /// Which of `refs` the target repository already has (by digest).
 pub fn present_at(
-    target: &Registry,
+    target: &Registry<'_>,
     repository: &str,
     refs: &[&ManifestRef],
 ) -> Result<Vec<bool>, WitError> {
@@ -129,14 +129,15 @@ pub enum FallbackTag {
 /// referrers API instead, `descriptors` are merged into the target's index
 /// (created when absent).
 pub fn maintain_fallback_tag(
-    source: &Registry,
-    target: &Registry,
+    source: &Registry<'_>,
+    target: &Registry<'_>,
     (repository, target_repository): (&str, &str),
     subject: &str,
     descriptors: &[Descriptor],
 ) -> Result<FallbackTag, WitError> {
+    let host = target.host();
     if target.referrers_api(target_repository, subject)?.is_some() {
-        log::debug(format!(
+        host.debug(&format!(
             "{target_repository}: the target serves the referrers API; no fallback tag"
         ));
         return Ok(FallbackTag::Kept);
@@ -160,7 +161,7 @@ pub fn maintain_fallback_tag(
         }
         let body = serde_json::to_vec(&index).map_err(|e| internal(e.to_string()))?;
         target.put_manifest(target_repository, &tag, manifest::OCI_INDEX, body, None)?;
-        log::info(format!(
+        host.info(&format!(
             "{target_repository}:{tag} updated with {} referrer(s)",
             descriptors.len()
         ));
@@ -229,7 +230,7 @@ pub fn maintain_fallback_tag(
     }
     let body = serde_json::to_vec(&merged).map_err(|e| internal(e.to_string()))?;
     target.put_manifest(target_repository, &tag, &media_type, body, None)?;
-    log::warn(format!(
+    host.warn(&format!(
         "{target_repository}:{tag}: the target's index lists {} referrer(s) the source's lacks; merged, so its digest differs from the source's",
         extra.len()
     ));

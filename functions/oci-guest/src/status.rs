@@ -1,53 +1,13 @@
-//! WIT errors: constructors and the mapping of HTTP answers to error kinds.
+//! HTTP answers a caller did not expect, as WIT errors: the kind says
+//! whether to retry, the message what failed, where, and what to check.
 
-use crate::{ErrorKind, Role, WitError};
-
-/// Builds an error.
-pub fn error(kind: ErrorKind, message: impl Into<String>, retryable: bool) -> WitError {
-    WitError {
-        kind,
-        message: message.into(),
-        retryable,
-    }
-}
-
-/// A malformed input or document; never retryable.
-pub fn invalid(message: impl Into<String>) -> WitError {
-    error(ErrorKind::Invalid, message, false)
-}
-
-/// Content the registry refused, or that does not match what was expected.
-pub fn rejected(message: impl Into<String>) -> WitError {
-    error(ErrorKind::Rejected, message, false)
-}
-
-pub fn not_found(message: impl Into<String>) -> WitError {
-    error(ErrorKind::NotFound, message, false)
-}
-
-pub fn internal(message: impl Into<String>) -> WitError {
-    error(ErrorKind::Internal, message, false)
-}
-
-/// The same error, its message prefixed with context.
-pub fn context(e: WitError, what: impl std::fmt::Display) -> WitError {
-    WitError {
-        message: format!("{what}: {}", e.message),
-        ..e
-    }
-}
-
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Source => "source",
-        Role::Target => "target",
-    }
-}
+use ferry_sdk::errors::error;
+use ferry_sdk::{ErrorKind, Role, WitError};
 
 /// The error for an HTTP answer the caller did not expect: what failed and
 /// where, the registry's own error envelope, and a hint when one is obvious.
 pub fn status_error(role: Role, method: &str, path: &str, status: u16, body: &[u8]) -> WitError {
-    let r = role_name(role);
+    let r = role.name();
     let (kind, retryable, hint): (ErrorKind, bool, String) = match status {
         401 => (
             ErrorKind::Unauthorized,

@@ -2,11 +2,10 @@
 //! before their index, the root last), the blobs they reference and the
 //! referrers of the root.
 
-use crate::client::{Fetched, Registry};
-use crate::errors::invalid;
-use crate::log;
-use crate::manifest::{Kind, Manifest, check_digest};
-use crate::{ManifestRef, WitError};
+use ferry_sdk::errors::invalid;
+use ferry_sdk::{Descriptor, ManifestRef, WitError};
+use oci_guest::client::{Fetched, Registry};
+use oci_guest::manifest::{Kind, Manifest, check_digest};
 use std::collections::{HashSet, VecDeque};
 
 /// How deep nested indexes may go (an index of indexes of ...).
@@ -16,7 +15,7 @@ const MAX_INDEX_DEPTH: u32 = 4;
 #[derive(Default)]
 pub struct Collected {
     pub manifests: Vec<ManifestRef>,
-    pub blobs: Vec<crate::Descriptor>,
+    pub blobs: Vec<Descriptor>,
     pub referrers: Vec<ManifestRef>,
     pub foreign_layers_skipped: u64,
     seen_manifests: HashSet<String>,
@@ -46,7 +45,7 @@ impl Collected {
     /// children, fetched from `registry`. Returns the refs added, in push order.
     fn add_tree(
         &mut self,
-        registry: &Registry,
+        registry: &Registry<'_>,
         repository: &str,
         digest: &str,
         m: &Manifest,
@@ -90,7 +89,7 @@ impl Collected {
 
     /// Collects the root manifest `root` of `repository` and its children.
     pub fn manifests(
-        registry: &Registry,
+        registry: &Registry<'_>,
         repository: &str,
         root: &Fetched,
         m: &Manifest,
@@ -105,15 +104,16 @@ impl Collected {
     /// referrers of those referrers, with their blobs.
     pub fn add_referrers(
         &mut self,
-        registry: &Registry,
+        registry: &Registry<'_>,
         repository: &str,
         root: &str,
         max_depth: u32,
     ) -> Result<(), WitError> {
+        let host = registry.host();
         let mut queue = VecDeque::from([(root.to_owned(), 1u32)]);
         while let Some((subject, depth)) = queue.pop_front() {
             let found = registry.referrers(repository, &subject)?;
-            log::debug(format!(
+            host.debug(&format!(
                 "{repository}@{subject}: {} referrer(s) ({})",
                 found.descriptors.len(),
                 if found.api {
@@ -133,7 +133,7 @@ impl Collected {
                     ))
                 })?;
                 let Some(f) = registry.get_manifest(repository, &d.digest)? else {
-                    log::warn(format!(
+                    host.warn(&format!(
                         "referrer {} of {repository}@{subject} is listed but absent; skipping it",
                         d.digest
                     ));

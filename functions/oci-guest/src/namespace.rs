@@ -1,3 +1,0 @@
-//! Harbor's destination namespace mapping (see `ferry_scope`).
-
-pub use ferry_scope::map_repository;
