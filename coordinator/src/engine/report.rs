@@ -17,6 +17,17 @@ pub enum Outcome {
     NotRun,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+            Self::NotRun => "not-run",
+        }
+    }
+}
+
 /// One stage's result (for one artifact, or for the execution).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StageRecord {

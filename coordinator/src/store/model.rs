@@ -231,6 +231,16 @@ pub enum TriggerKind {
     EventBased,
 }
 
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Scheduled => "scheduled",
+            Self::EventBased => "event_based",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Trigger {
     #[serde(rename = "type")]

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Deserialize as _;
+use serde_json::json;
 
-use super::policy::policy_id;
-use super::{Ctx, Failure, Outcome, decode, print_json, table, time};
-use crate::engine::PlanEntry;
-use crate::store::Event;
+use super::policy::find_policy;
+use super::{Ctx, Failure, Outcome, print_json, table, time};
+use crate::engine::{Outcome as StageOutcome, StageRecord};
+use crate::server::api::ExecutionDetail;
+use crate::store::{ExecStatus, Execution, Operation, Policy, Task};
 
 #[derive(Debug, Subcommand)]
 pub enum ExecutionCommand {
@@ -45,82 +46,38 @@ pub enum ExecutionCommand {
     },
 }
 
-/// The fields of an execution the client reads.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Execution {
-    pub id: i64,
-    #[serde(default)]
-    pub policy_id: i64,
-    pub status: String,
-    #[serde(default)]
-    pub status_text: String,
-    #[serde(default)]
-    pub trigger: String,
-    #[serde(default)]
-    pub start_time: i64,
-    #[serde(default)]
-    pub end_time: Option<i64>,
-    #[serde(default)]
-    pub total: i64,
-    #[serde(default)]
-    pub succeed: i64,
-    #[serde(default)]
-    pub failed: i64,
-    #[serde(default)]
-    pub in_progress: i64,
-    #[serde(default)]
-    pub stopped: i64,
-    #[serde(default)]
-    pub bytes: i64,
-    /// Execution-scoped stages' records (shown executions only).
-    #[serde(default)]
-    stages: Vec<StageRecord>,
-    /// A dry run's plan.
-    #[serde(default)]
-    plan: Option<Vec<PlanEntry>>,
-    /// The registry events that started or fed it.
-    #[serde(default)]
-    events: Vec<Event>,
-}
-
-impl Execution {
-    pub fn is_final(&self) -> bool {
-        !matches!(self.status.as_str(), "pending" | "running")
-    }
-
-    /// `execution 12: skipped: another execution is running`.
-    pub fn headline(&self) -> String {
-        if self.status_text.is_empty() {
-            format!("execution {}: {}", self.id, self.status)
-        } else {
-            format!(
-                "execution {}: {}: {}",
-                self.id, self.status, self.status_text
-            )
-        }
-    }
-
-    fn took(&self) -> String {
-        match self.end_time {
-            Some(end) if end >= self.start_time && self.start_time > 0 => {
-                seconds(end - self.start_time)
-            }
-            _ => "-".into(),
-        }
-    }
-
-    /// `2 artifacts: 2 succeeded, ...; 1.2 MiB moved`.
-    fn counts(&self) -> String {
+/// `execution 12: skipped: another execution is running`.
+pub fn headline(e: &Execution) -> String {
+    if e.status_text.is_empty() {
+        format!("execution {}: {}", e.id, e.status.as_str())
+    } else {
         format!(
-            "{} artifacts: {} succeeded, {} failed, {} in progress, {} stopped; {} moved",
-            self.total,
-            self.succeed,
-            self.failed,
-            self.in_progress,
-            self.stopped,
-            HumanBytes(self.bytes.max(0) as u64)
+            "execution {}: {}: {}",
+            e.id,
+            e.status.as_str(),
+            e.status_text
         )
     }
+}
+
+fn took(e: &Execution) -> String {
+    match e.end_time {
+        Some(end) if end >= e.start_time && e.start_time > 0 => seconds(end - e.start_time),
+        _ => "-".into(),
+    }
+}
+
+/// `2 artifacts: 2 succeeded, ...; 1.2 MiB moved`.
+fn counts(e: &Execution) -> String {
+    format!(
+        "{} artifacts: {} succeeded, {} failed, {} in progress, {} stopped; {} moved",
+        e.total,
+        e.succeed,
+        e.failed,
+        e.in_progress,
+        e.stopped,
+        HumanBytes(e.bytes.max(0) as u64)
+    )
 }
 
 fn shorten(text: &str, max: usize) -> String {
@@ -140,129 +97,86 @@ fn seconds(ms: i64) -> String {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct Task {
-    #[serde(default)]
-    repository: String,
-    #[serde(default)]
-    target_repository: String,
-    #[serde(default)]
-    tag: Option<String>,
-    #[serde(default)]
-    digest: Option<String>,
-    #[serde(default)]
-    operation: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    attempts: i64,
-    #[serde(default)]
-    stages: Value,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
+/// A task with its stage records decoded (the API keeps them as the
+/// engine's JSON).
+struct TaskStages {
+    task: Task,
+    stages: Vec<StageRecord>,
 }
 
-impl Task {
-    fn reference(repo: &str, tag: Option<&str>, digest: Option<&str>) -> String {
-        match (tag, digest) {
-            (Some(t), _) if !t.is_empty() => format!("{repo}:{t}"),
-            (_, Some(d)) if !d.is_empty() => format!("{repo}@{d}"),
-            _ => repo.to_string(),
-        }
-    }
-
-    /// `repo:tag`, with ` -> target:tag` when the target differs.
-    fn artifact(&self) -> String {
-        let src = Self::reference(
-            &self.repository,
-            self.tag.as_deref(),
-            self.digest.as_deref(),
-        );
-        let mut s = if self.operation == "delete" {
-            format!("delete {src}")
-        } else {
-            src
-        };
-        if !self.target_repository.is_empty() && self.target_repository != self.repository {
-            let dst = Self::reference(
-                &self.target_repository,
-                self.tag.as_deref(),
-                self.digest.as_deref(),
-            );
-            let _ = write!(s, " -> {dst}");
-        }
-        s
-    }
-
-    fn stages(&self) -> Vec<StageRecord> {
-        let parsed;
-        let items = match &self.stages {
-            Value::String(text) => {
-                parsed = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
-                &parsed
-            }
-            v => v,
-        };
-        items
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| serde_json::from_value(r.clone()).ok())
-                    .collect()
+impl TaskStages {
+    fn decode(tasks: Vec<Task>) -> Result<Vec<Self>, Failure> {
+        tasks
+            .into_iter()
+            .map(|task| {
+                // `null`: no stage has run yet.
+                let stages = Option::<Vec<StageRecord>>::deserialize(&task.stages)
+                    .map_err(|e| {
+                        Failure::input(format!(
+                            "unexpected answer from the server: task {} of execution {}: \
+                             expected stage records: {e}",
+                            task.id, task.execution_id
+                        ))
+                    })?
+                    .unwrap_or_default();
+                Ok(Self { task, stages })
             })
-            .unwrap_or_default()
+            .collect()
+    }
+
+    fn failed(&self) -> bool {
+        self.task.status == ExecStatus::Failed.as_str()
     }
 }
 
-/// One stage's record, for one artifact or the execution.
-#[derive(Debug, Clone, Deserialize)]
-struct StageRecord {
-    stage: String,
-    #[serde(default)]
-    function: String,
-    #[serde(default)]
-    outcome: String,
-    #[serde(default)]
-    counts: BTreeMap<String, Value>,
-    #[serde(default)]
-    bytes: u64,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    attempts: u32,
-}
-
-impl StageRecord {
-    /// `name  outcome  counts  bytes  (attempts)  error`, for `show`.
-    fn line(&self, width: usize) -> String {
-        let mut line = format!("{:<width$}  {:<9}", self.stage, self.outcome);
-        let counts = counts_text(&self.counts);
-        if !counts.is_empty() {
-            let _ = write!(line, "  {counts}");
-        }
-        if self.bytes > 0 {
-            let _ = write!(line, "  {}", HumanBytes(self.bytes));
-        }
-        if self.attempts > 1 {
-            let _ = write!(line, "  ({} attempts)", self.attempts);
-        }
-        if let Some(err) = self.error.as_deref().filter(|e| !e.is_empty()) {
-            let _ = write!(line, "  error: {err}");
-        }
-        line.trim_end().to_string()
+fn reference(repo: &str, tag: Option<&str>, digest: Option<&str>) -> String {
+    match (tag, digest) {
+        (Some(t), _) if !t.is_empty() => format!("{repo}:{t}"),
+        (_, Some(d)) if !d.is_empty() => format!("{repo}@{d}"),
+        _ => repo.to_string(),
     }
 }
 
-fn counts_text(counts: &BTreeMap<String, Value>) -> String {
+/// `repo:tag`, with ` -> target:tag` when the target differs.
+fn artifact(t: &Task) -> String {
+    let src = reference(&t.repository, t.tag.as_deref(), t.digest.as_deref());
+    let mut s = if t.operation == Operation::Delete {
+        format!("delete {src}")
+    } else {
+        src
+    };
+    if !t.target_repository.is_empty() && t.target_repository != t.repository {
+        let dst = reference(&t.target_repository, t.tag.as_deref(), t.digest.as_deref());
+        let _ = write!(s, " -> {dst}");
+    }
+    s
+}
+
+/// A stage record as `show` prints it: `name  outcome  counts  bytes
+/// (attempts)  error`.
+fn stage_line(r: &StageRecord, width: usize) -> String {
+    let mut line = format!("{:<width$}  {:<9}", r.stage, r.outcome.as_str());
+    let counts = counts_text(&r.counts);
+    if !counts.is_empty() {
+        let _ = write!(line, "  {counts}");
+    }
+    if r.bytes > 0 {
+        let _ = write!(line, "  {}", HumanBytes(r.bytes));
+    }
+    if r.attempts > 1 {
+        let _ = write!(line, "  ({} attempts)", r.attempts);
+    }
+    if let Some(err) = r.error.as_deref().filter(|e| !e.is_empty()) {
+        let _ = write!(line, "  error: {err}");
+    }
+    line.trim_end().to_string()
+}
+
+fn counts_text(counts: &BTreeMap<String, u64>) -> String {
     counts
         .iter()
-        .filter(|(_, v)| v.as_i64() != Some(0))
-        .map(|(k, v)| match v {
-            Value::String(s) => format!("{k}={s}"),
-            v => format!("{k}={v}"),
-        })
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -274,39 +188,42 @@ pub async fn run(ctx: Ctx, command: ExecutionCommand) -> Outcome {
             page,
             page_size,
         } => {
-            let (id, _) = policy_id(&ctx, &policy).await?;
+            let (found, _) = find_policy(&ctx, &policy).await?;
             let query = [
                 ("page", page.to_string()),
                 ("page_size", page_size.to_string()),
             ];
-            let list: Vec<Value> = ctx
+            let list = ctx
                 .api
-                .get_query(&["policies", &id.to_string(), "executions"], &query)
-                .await?;
+                .get_query(&["policies", &found.id.to_string(), "executions"], &query)
+                .await?
+                .decode_list::<Execution>()?;
             if ctx.json() {
-                print_json(&Value::Array(list));
+                print_json(&list.to_json());
                 return Ok(ExitCode::SUCCESS);
             }
-            if list.is_empty() {
+            if list.items.is_empty() {
                 outln!("no executions of policy {policy} on page {page}");
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut rows = Vec::new();
-            for v in &list {
-                let e: Execution = decode("execution", v)?;
-                rows.push(vec![
-                    e.id.to_string(),
-                    e.status.clone(),
-                    e.trigger.clone(),
-                    time(e.start_time),
-                    e.took(),
-                    e.total.to_string(),
-                    e.succeed.to_string(),
-                    e.failed.to_string(),
-                    HumanBytes(e.bytes.max(0) as u64).to_string(),
-                    shorten(&e.status_text, 80),
-                ]);
-            }
+            let rows: Vec<Vec<String>> = list
+                .items
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.id.to_string(),
+                        e.status.as_str().to_string(),
+                        e.trigger.as_str().to_string(),
+                        time(e.start_time),
+                        took(e),
+                        e.total.to_string(),
+                        e.succeed.to_string(),
+                        e.failed.to_string(),
+                        HumanBytes(e.bytes.max(0) as u64).to_string(),
+                        shorten(&e.status_text, 80),
+                    ]
+                })
+                .collect();
             out!(
                 "{}",
                 table(
@@ -320,56 +237,58 @@ pub async fn run(ctx: Ctx, command: ExecutionCommand) -> Outcome {
             Ok(ExitCode::SUCCESS)
         }
         ExecutionCommand::Show { id } => {
-            let v: Value = ctx.api.get(&["executions", &id.to_string()]).await?;
+            let shown = ctx.api.get(&["executions", &id.to_string()]).await?;
+            let detail: ExecutionDetail = shown.decode()?;
             let tasks = ctx
                 .api
-                .list_all(&["executions", &id.to_string(), "tasks"])
+                .list_all::<Task>(&["executions", &id.to_string(), "tasks"])
                 .await?;
             if ctx.json() {
-                print_json(&json!({ "execution": v, "tasks": tasks }));
+                print_json(&json!({ "execution": shown.json, "tasks": tasks.json }));
                 return Ok(ExitCode::SUCCESS);
             }
-            let e: Execution = decode("execution", &v)?;
-            let policy: Option<Value> = ctx
-                .api
-                .get(&["policies", &e.policy_id.to_string()])
-                .await
-                .ok();
-            let policy_name = policy
-                .as_ref()
-                .and_then(|p| p.get("name")?.as_str())
-                .map(|n| format!("{n} (id {})", e.policy_id))
-                .unwrap_or_else(|| format!("id {}", e.policy_id));
-            out!("{}", render_show(&e, &policy_name, &decode_tasks(&tasks)?));
+            let policy_id = detail.execution.policy_id;
+            let policy: Option<Policy> =
+                match ctx.api.get(&["policies", &policy_id.to_string()]).await {
+                    Ok(reply) => reply.decode().ok(),
+                    Err(_) => None,
+                };
+            let policy_name = match policy {
+                Some(p) => format!("{} (id {policy_id})", p.name),
+                None => format!("id {policy_id}"),
+            };
+            let tasks = TaskStages::decode(tasks.items)?;
+            out!("{}", render_show(&detail, &policy_name, &tasks));
             Ok(ExitCode::SUCCESS)
         }
         ExecutionCommand::Stop { id } => {
-            let v: Value = ctx
+            let answer = ctx
                 .api
                 .post_action(&["executions", &id.to_string(), "stop"])
                 .await?;
+            let stopped: Option<Execution> = answer.decode_opt()?;
             if ctx.json() {
-                print_json(&v);
+                print_json(&answer.json);
             } else {
-                match serde_json::from_value::<Execution>(v) {
-                    Ok(e) => outln!("stop requested; {}", e.headline()),
-                    Err(_) => outln!("execution {id}: stop requested"),
+                match stopped {
+                    Some(e) => outln!("stop requested; {}", headline(&e)),
+                    None => outln!("execution {id}: stop requested"),
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         ExecutionCommand::Retry { id, wait, timeout } => {
-            let v: Value = ctx
+            let answer = ctx
                 .api
                 .post_action(&["executions", &id.to_string(), "retry"])
                 .await?;
-            let e: Execution = decode("execution", &v)?;
+            let e: Execution = answer.decode()?;
             if ctx.json() {
                 if !wait {
-                    print_json(&v);
+                    print_json(&answer.json);
                 }
             } else {
-                outln!("retry of execution {id}: {}", e.headline());
+                outln!("retry of execution {id}: {}", headline(&e));
             }
             if !wait {
                 return Ok(started_code(&e));
@@ -382,15 +301,11 @@ pub async fn run(ctx: Ctx, command: ExecutionCommand) -> Outcome {
 /// The exit code right after starting an execution without waiting: 1 when
 /// it ended at once without succeeding (skipped, failed).
 pub fn started_code(e: &Execution) -> ExitCode {
-    if e.is_final() && e.status != "succeeded" {
+    if e.status.is_final() && e.status != ExecStatus::Succeeded {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
-}
-
-fn decode_tasks(tasks: &[Value]) -> Result<Vec<Task>, Failure> {
-    tasks.iter().map(|t| decode("task", t)).collect()
 }
 
 /// Polls the execution every 500 ms until it ends (or `timeout` passes),
@@ -400,28 +315,29 @@ pub async fn wait_and_finish(ctx: &Ctx, id: i64, timeout: Duration) -> Outcome {
     let deadline = Instant::now() + timeout;
     let mut progress = Progress::new(!ctx.json());
     let mut errors = 0;
-    let final_value = loop {
-        match ctx.api.get::<Value>(&["executions", &id.to_string()]).await {
-            Ok(v) => {
+    let (json, detail) = loop {
+        match ctx.api.get(&["executions", &id.to_string()]).await {
+            Ok(reply) => {
                 errors = 0;
-                let e: Execution = match decode("execution", &v) {
-                    Ok(e) => e,
-                    Err(f) => {
+                let detail: ExecutionDetail = match reply.decode() {
+                    Ok(d) => d,
+                    Err(err) => {
                         progress.finish();
-                        return Err(f);
+                        return Err(err.into());
                     }
                 };
-                progress.update(&e);
-                if e.is_final() {
+                let e = &detail.execution;
+                progress.update(e);
+                if e.status.is_final() {
                     progress.finish();
-                    break v;
+                    break (reply.json, detail);
                 }
                 if Instant::now() >= deadline {
                     progress.finish();
                     return Err(Failure::operation(format!(
                         "gave up waiting after {}: execution {id} is still {}; follow it with `ferry execution show {id}`",
                         humantime::format_duration(timeout),
-                        e.status
+                        e.status.as_str()
                     )));
                 }
             }
@@ -441,15 +357,17 @@ pub async fn wait_and_finish(ctx: &Ctx, id: i64, timeout: Duration) -> Outcome {
     };
     let tasks = ctx
         .api
-        .list_all(&["executions", &id.to_string(), "tasks"])
+        .list_all::<Task>(&["executions", &id.to_string(), "tasks"])
         .await?;
-    let e: Execution = decode("execution", &final_value)?;
     if ctx.json() {
-        print_json(&json!({ "execution": final_value, "tasks": tasks }));
+        print_json(&json!({ "execution": json, "tasks": tasks.json }));
     } else {
-        out!("{}", render_summary(&e, &decode_tasks(&tasks)?));
+        out!(
+            "{}",
+            render_summary(&detail, &TaskStages::decode(tasks.items)?)
+        );
     }
-    Ok(if e.status == "succeeded" {
+    Ok(if detail.execution.status == ExecStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -461,7 +379,7 @@ pub async fn wait_and_finish(ctx: &Ctx, id: i64, timeout: Duration) -> Outcome {
 struct Progress {
     enabled: bool,
     bar: Option<ProgressBar>,
-    last: Option<(String, i64, i64, i64)>,
+    last: Option<(ExecStatus, i64, i64, i64)>,
 }
 
 impl Progress {
@@ -496,16 +414,16 @@ impl Progress {
                 "{}  {} failed  {}",
                 HumanBytes(e.bytes.max(0) as u64),
                 e.failed,
-                e.status
+                e.status.as_str()
             ));
             return;
         }
-        let now = (e.status.clone(), done, e.total, e.bytes);
-        if self.last.as_ref() != Some(&now) {
+        let now = (e.status, done, e.total, e.bytes);
+        if self.last != Some(now) {
             eprintln!(
                 "execution {}: {}, {done}/{} artifacts, {} failed, {}",
                 e.id,
-                e.status,
+                e.status.as_str(),
                 e.total,
                 e.failed,
                 HumanBytes(e.bytes.max(0) as u64)
@@ -530,55 +448,52 @@ impl Progress {
 
 /// After waiting: the outcome, the stages summed over artifacts, then every
 /// failure with its reason.
-fn render_summary(e: &Execution, tasks: &[Task]) -> String {
+fn render_summary(d: &ExecutionDetail, tasks: &[TaskStages]) -> String {
+    let e = &d.execution;
     let mut out = String::new();
     let _ = writeln!(
         out,
         "execution {}: {} in {}; {}",
         e.id,
-        if e.status == "failed" {
+        if e.status == ExecStatus::Failed {
             "FAILED"
         } else {
             e.status.as_str()
         },
-        e.took(),
-        e.counts()
+        took(e),
+        counts(e)
     );
     if !e.status_text.is_empty() {
         let _ = writeln!(out, "{}", e.status_text);
     }
-    if let Some(plan) = &e.plan {
+    if let Some(plan) = &d.plan {
         out.push_str(&crate::cli::summary::plan_lines(plan));
         return out;
     }
     // Stages in the order they first appear.
-    struct Sum {
-        function: String,
-        outcomes: BTreeMap<String, usize>,
-        counts: BTreeMap<String, Value>,
+    struct Sum<'a> {
+        function: &'a str,
+        outcomes: Vec<StageOutcome>,
+        counts: BTreeMap<String, u64>,
         bytes: u64,
     }
-    let mut order: Vec<String> = Vec::new();
-    let mut sums: BTreeMap<String, Sum> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    let mut sums: BTreeMap<&str, Sum> = BTreeMap::new();
     for t in tasks {
-        for r in t.stages() {
-            let sum = sums.entry(r.stage.clone()).or_insert_with(|| {
-                order.push(r.stage.clone());
+        for r in &t.stages {
+            let sum = sums.entry(&r.stage).or_insert_with(|| {
+                order.push(&r.stage);
                 Sum {
-                    function: r.function.clone(),
-                    outcomes: BTreeMap::new(),
+                    function: &r.function,
+                    outcomes: Vec::new(),
                     counts: BTreeMap::new(),
                     bytes: 0,
                 }
             });
-            *sum.outcomes.entry(r.outcome.clone()).or_default() += 1;
+            sum.outcomes.push(r.outcome);
             sum.bytes += r.bytes;
-            for (k, v) in r.counts {
-                let entry = sum.counts.entry(k).or_insert(json!(0));
-                match (entry.as_i64(), v.as_i64()) {
-                    (Some(a), Some(b)) => *entry = json!(a + b),
-                    _ => *entry = v,
-                }
+            for (k, v) in &r.counts {
+                *sum.counts.entry(k.clone()).or_default() += v;
             }
         }
     }
@@ -587,14 +502,15 @@ fn render_summary(e: &Execution, tasks: &[Task]) -> String {
             .iter()
             .map(|stage| {
                 let s = &sums[stage];
-                let n = |o: &str| s.outcomes.get(o).copied().unwrap_or(0).to_string();
+                let n =
+                    |o: StageOutcome| s.outcomes.iter().filter(|x| **x == o).count().to_string();
                 vec![
-                    stage.clone(),
-                    s.function.clone(),
-                    n("succeeded"),
-                    n("skipped"),
-                    n("failed"),
-                    n("not-run"),
+                    stage.to_string(),
+                    s.function.to_string(),
+                    n(StageOutcome::Succeeded),
+                    n(StageOutcome::Skipped),
+                    n(StageOutcome::Failed),
+                    n(StageOutcome::NotRun),
                     HumanBytes(s.bytes).to_string(),
                     counts_text(&s.counts),
                 ]
@@ -607,49 +523,57 @@ fn render_summary(e: &Execution, tasks: &[Task]) -> String {
             &rows,
         ));
     }
-    for t in tasks.iter().filter(|t| t.status == "failed") {
+    for t in tasks.iter().filter(|t| t.failed()) {
         let reason = t
+            .task
             .error
             .clone()
             .or_else(|| {
-                t.stages()
-                    .into_iter()
-                    .find(|r| r.outcome == "failed")
-                    .map(|r| format!("stage {}: {}", r.stage, r.error.unwrap_or_default()))
+                t.stages
+                    .iter()
+                    .find(|r| r.outcome == StageOutcome::Failed)
+                    .map(|r| {
+                        format!(
+                            "stage {}: {}",
+                            r.stage,
+                            r.error.as_deref().unwrap_or_default()
+                        )
+                    })
             })
             .unwrap_or_else(|| "?".into());
-        let _ = writeln!(out, "failed: {}: {reason}", t.artifact());
+        let _ = writeln!(out, "failed: {}: {reason}", artifact(&t.task));
     }
     out
 }
 
 /// `ferry execution show`: the execution, then each task and its stages.
-fn render_show(e: &Execution, policy: &str, tasks: &[Task]) -> String {
+fn render_show(d: &ExecutionDetail, policy: &str, tasks: &[TaskStages]) -> String {
+    let e = &d.execution;
     let mut out = String::new();
-    let _ = writeln!(out, "execution {}: {}", e.id, e.status);
+    let _ = writeln!(out, "execution {}: {}", e.id, e.status.as_str());
     if !e.status_text.is_empty() {
         let _ = writeln!(out, "  {}", e.status_text);
     }
     let _ = writeln!(out, "policy:    {policy}");
-    let _ = writeln!(out, "trigger:   {}", e.trigger);
+    let _ = writeln!(out, "trigger:   {}", e.trigger.as_str());
     let _ = writeln!(
         out,
         "started:   {}   ended: {}   took: {}",
         time(e.start_time),
         e.end_time.map(time).unwrap_or_else(|| "-".into()),
-        e.took()
+        took(e)
     );
-    let _ = writeln!(out, "progress:  {}", e.counts());
-    if !e.stages.is_empty() {
+    let _ = writeln!(out, "progress:  {}", counts(e));
+    if !d.stages.is_empty() {
         let _ = writeln!(out, "execution stages:");
-        let width = e.stages.iter().map(|r| r.stage.len()).max().unwrap_or(0);
-        for r in &e.stages {
-            let _ = writeln!(out, "  {}", r.line(width));
+        let width = d.stages.iter().map(|r| r.stage.len()).max().unwrap_or(0);
+        for r in &d.stages {
+            let _ = writeln!(out, "  {}", stage_line(r, width));
         }
     }
-    if !e.events.is_empty() {
+    if !d.events.is_empty() {
         let _ = writeln!(out, "registry events:");
-        for ev in &e.events {
+        for ev in &d.events {
             let what = match (&ev.tag, &ev.digest) {
                 (Some(t), _) => format!("{}:{t}", ev.repository),
                 (None, Some(d)) => format!("{}@{d}", ev.repository),
@@ -663,7 +587,7 @@ fn render_show(e: &Execution, policy: &str, tasks: &[Task]) -> String {
             );
         }
     }
-    if let Some(plan) = &e.plan {
+    if let Some(plan) = &d.plan {
         let _ = writeln!(out, "dry run plan (nothing was written):");
         out.push_str(&crate::cli::summary::plan_lines(plan));
         return out;
@@ -673,23 +597,22 @@ fn render_show(e: &Execution, policy: &str, tasks: &[Task]) -> String {
         return out;
     }
     let _ = writeln!(out, "tasks:");
-    for t in tasks {
+    for TaskStages { task: t, stages } in tasks {
         let attempts = if t.attempts > 1 {
             format!(" ({} attempts)", t.attempts)
         } else {
             String::new()
         };
-        let _ = writeln!(out, "  {}  {}{attempts}", t.artifact(), t.status);
+        let _ = writeln!(out, "  {}  {}{attempts}", artifact(t), t.status);
         if let Some(err) = t.error.as_deref().filter(|e| !e.is_empty()) {
             let _ = writeln!(out, "    error: {err}");
         }
         if let Some(why) = t.reason.as_deref().filter(|e| !e.is_empty()) {
             let _ = writeln!(out, "    skipped: {why}");
         }
-        let stages = t.stages();
         let width = stages.iter().map(|r| r.stage.len()).max().unwrap_or(0);
         for r in stages {
-            let _ = writeln!(out, "    {}", r.line(width));
+            let _ = writeln!(out, "    {}", stage_line(r, width));
         }
     }
     out
@@ -709,7 +632,16 @@ mod tests {
         .unwrap()
     }
 
-    fn tasks() -> Vec<Task> {
+    fn detail(status: &str) -> ExecutionDetail {
+        ExecutionDetail {
+            execution: exec(status),
+            stages: Vec::new(),
+            plan: None,
+            events: Vec::new(),
+        }
+    }
+
+    fn tasks() -> Vec<TaskStages> {
         let v = json!([
             {"id": 1, "execution_id": 5, "repository": "lib/a", "target_repository": "m/lib/a",
              "tag": "1", "digest": "sha256:aa", "operation": "copy", "status": "succeeded",
@@ -717,18 +649,24 @@ mod tests {
              "stages": [
                 {"stage": "copy", "function": "oci-copy@1", "outcome": "succeeded",
                  "counts": {"blobs": 3, "skipped": 0}, "bytes": 2048, "messages": [],
-                 "error": null, "attempts": 1, "duration_ms": 10}]},
+                 "error": null, "attempts": 1, "duration_ms": 10, "logs": []}]},
             {"id": 2, "execution_id": 5, "repository": "lib/b", "target_repository": "lib/b",
              "tag": null, "digest": "sha256:bb", "operation": "copy", "status": "failed",
              "attempts": 2, "error": null, "start_time": 0, "end_time": null,
-             "stages": "[{\"stage\":\"copy\",\"function\":\"oci-copy@1\",\"outcome\":\"failed\",\"counts\":{\"blobs\":1},\"bytes\":0,\"messages\":[],\"error\":\"denied\",\"attempts\":2,\"duration_ms\":5}]"}
+             "stages": [
+                {"stage": "copy", "function": "oci-copy@1", "outcome": "failed",
+                 "counts": {"blobs": 1}, "bytes": 0, "messages": [], "error": "denied",
+                 "attempts": 2, "duration_ms": 5, "logs": []}]},
+            {"id": 3, "execution_id": 5, "repository": "lib/c", "target_repository": "lib/c",
+             "tag": "old", "digest": null, "operation": "delete", "status": "pending",
+             "attempts": 0, "error": null, "start_time": 0, "end_time": null, "stages": null}
         ]);
-        serde_json::from_value(v).unwrap()
+        TaskStages::decode(serde_json::from_value(v).unwrap()).unwrap()
     }
 
     #[test]
     fn summary_sums_stages_and_lists_failures() {
-        let s = render_summary(&exec("failed"), &tasks());
+        let s = render_summary(&detail("failed"), &tasks());
         assert!(
             s.starts_with("execution 5: FAILED in 2.5s; 2 artifacts: 1 succeeded, 1 failed"),
             "{s}"
@@ -743,11 +681,12 @@ mod tests {
 
     #[test]
     fn show_lists_tasks_with_stages() {
-        let s = render_show(&exec("succeeded"), "p (id 2)", &tasks());
+        let s = render_show(&detail("succeeded"), "p (id 2)", &tasks());
         assert!(s.contains("lib/a:1 -> m/lib/a:1  succeeded"), "{s}");
         assert!(s.contains("    copy  succeeded  blobs=3  2.00 KiB"), "{s}");
         assert!(s.contains("lib/b@sha256:bb  failed (2 attempts)"), "{s}");
         assert!(s.contains("error: denied"), "{s}");
+        assert!(s.contains("  delete lib/c:old  pending\n"), "{s}");
     }
 
     #[test]
@@ -756,5 +695,38 @@ mod tests {
         assert_eq!(started_code(&exec("pending")), ExitCode::SUCCESS);
         assert_eq!(started_code(&exec("skipped")), ExitCode::FAILURE);
         assert_eq!(started_code(&exec("succeeded")), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn stage_records_that_do_not_decode_are_an_error() {
+        let task: Task = serde_json::from_value(json!({
+            "id": 9, "execution_id": 5, "repository": "lib/a", "target_repository": "lib/a",
+            "tag": "1", "digest": null, "operation": "copy", "status": "failed",
+            "attempts": 1, "error": null, "start_time": 0, "end_time": null,
+            "stages": [{"stage": "copy"}]
+        }))
+        .unwrap();
+        let Err(f) = TaskStages::decode(vec![task]) else {
+            panic!("decoded")
+        };
+        assert_eq!(f.code, 2);
+        assert!(
+            f.message
+                .contains("task 9 of execution 5: expected stage records"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn stage_outcomes_read_as_the_api_writes_them() {
+        for o in [
+            StageOutcome::Succeeded,
+            StageOutcome::Skipped,
+            StageOutcome::Failed,
+            StageOutcome::NotRun,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), json!(o.as_str()));
+        }
     }
 }

@@ -4,10 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use serde::Deserialize;
-use serde_json::Value;
 
-use super::{Ctx, Failure, Outcome, decode, print_json, read_input, table};
+use super::{Ctx, Failure, Outcome, print_json, read_input, table};
+use crate::store::FunctionRow;
 
 #[derive(Debug, Subcommand)]
 pub enum FunctionCommand {
@@ -26,24 +25,6 @@ pub enum FunctionCommand {
     List,
 }
 
-#[derive(Deserialize)]
-struct Function {
-    name: String,
-    version: String,
-    #[serde(default)]
-    digest: String,
-    #[serde(default)]
-    size: i64,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    imports: Vec<String>,
-    #[serde(default)]
-    exports: Vec<String>,
-    #[serde(default)]
-    builtin: bool,
-}
-
 pub async fn run(ctx: Ctx, command: FunctionCommand) -> Outcome {
     match command {
         FunctionCommand::Push {
@@ -57,12 +38,12 @@ pub async fn run(ctx: Ctx, command: FunctionCommand) -> Outcome {
                 &["functions"],
                 &[("name", name.clone()), ("version", version.clone())],
             );
-            let pushed: Value = ctx.api.post_raw(url, bytes, "application/wasm").await?;
+            let pushed = ctx.api.post_raw(url, bytes, "application/wasm").await?;
+            let f: FunctionRow = pushed.decode()?;
             if ctx.json() {
-                print_json(&pushed);
+                print_json(&pushed.json);
                 return Ok(ExitCode::SUCCESS);
             }
-            let f: Function = decode("function", &pushed)?;
             outln!("function {}@{} pushed", f.name, f.version);
             outln!("digest:  {}", f.digest);
             outln!(
@@ -78,23 +59,25 @@ pub async fn run(ctx: Ctx, command: FunctionCommand) -> Outcome {
             Ok(ExitCode::SUCCESS)
         }
         FunctionCommand::List => {
-            let all = ctx.api.list_all(&["functions"]).await?;
+            let all = ctx.api.list_all::<FunctionRow>(&["functions"]).await?;
             if ctx.json() {
-                print_json(&Value::Array(all));
+                print_json(&all.to_json());
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut rows = Vec::new();
-            for v in &all {
-                let f: Function = decode("function", v)?;
-                rows.push(vec![
-                    f.name,
-                    f.version,
-                    f.digest,
-                    indicatif::HumanBytes(f.size.max(0) as u64).to_string(),
-                    if f.builtin { "builtin" } else { "uploaded" }.to_string(),
-                    f.description,
-                ]);
-            }
+            let rows: Vec<Vec<String>> = all
+                .items
+                .into_iter()
+                .map(|f| {
+                    vec![
+                        f.name,
+                        f.version,
+                        f.digest,
+                        indicatif::HumanBytes(f.size.max(0) as u64).to_string(),
+                        if f.builtin { "builtin" } else { "uploaded" }.to_string(),
+                        f.description,
+                    ]
+                })
+                .collect();
             out!(
                 "{}",
                 table(

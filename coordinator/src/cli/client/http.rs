@@ -8,6 +8,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
+use crate::server::api::{ExecutionDetail, Health};
+use crate::store::{Execution, FunctionRow, Policy, Registry, Task, TemplateRow};
+
 /// Why a call failed; the text is what the user sees.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -20,8 +23,9 @@ pub enum ApiError {
     Status { status: StatusCode, message: String },
     #[error("request to {url} failed: {detail}")]
     Transport { url: String, detail: String },
-    #[error("unexpected answer from {url}: {detail}")]
-    Decode { url: String, detail: String },
+    /// An answer that is not the model the endpoint serves.
+    #[error("unexpected answer from {endpoint}: {detail}")]
+    Decode { endpoint: String, detail: String },
 }
 
 impl ApiError {
@@ -40,6 +44,111 @@ impl ApiError {
             Self::Status { status, .. } => status.is_server_error(),
             _ => false,
         }
+    }
+}
+
+/// An API model the client reads, named for error messages.
+pub trait Model: DeserializeOwned {
+    /// One of it: `a registry`.
+    const ONE: &'static str;
+    /// Several: `registries`.
+    const MANY: &'static str;
+}
+
+/// A model that list endpoints answer: its id merges their pages.
+pub trait Listed: Model {
+    fn id(&self) -> i64;
+}
+
+macro_rules! models {
+    ($($model:ty: $one:literal, $many:literal;)*) => {$(
+        impl Model for $model {
+            const ONE: &'static str = $one;
+            const MANY: &'static str = $many;
+        }
+    )*};
+}
+
+models! {
+    Registry: "a registry", "registries";
+    Policy: "a policy", "policies";
+    Execution: "an execution", "executions";
+    ExecutionDetail: "an execution", "executions";
+    Task: "a task", "tasks";
+    FunctionRow: "a function", "functions";
+    TemplateRow: "a template", "templates";
+    Health: "a ping answer ({status, message})", "ping answers";
+}
+
+macro_rules! listed {
+    ($($model:ty),*) => {$(
+        impl Listed for $model {
+            fn id(&self) -> i64 {
+                self.id
+            }
+        }
+    )*};
+}
+
+listed!(Registry, Policy, Task, FunctionRow);
+
+/// What an endpoint answered: its JSON as it came (what `--output json`
+/// prints), decoded into the API's models on demand.
+#[derive(Debug)]
+pub struct Reply {
+    /// `GET http://.../api/v1/...`, for errors.
+    endpoint: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn decode<T: Model>(&self) -> Result<T, ApiError> {
+        self.decode_as(T::ONE)
+    }
+
+    /// An answer that may be empty: none then.
+    pub fn decode_opt<T: Model>(&self) -> Result<Option<T>, ApiError> {
+        self.decode_as(&format!("{} or nothing", T::ONE))
+    }
+
+    /// A list, kept as it came and decoded item by item.
+    pub fn decode_list<T: Model>(self) -> Result<Listing<T>, ApiError> {
+        let expected = format!("a list of {}", T::MANY);
+        let json: Vec<Value> = self.decode_as(&expected)?;
+        let items = json
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                T::deserialize(item)
+                    .map_err(|e| self.error(&format!("expected {expected}: item {i}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Listing { json, items })
+    }
+
+    fn decode_as<T: DeserializeOwned>(&self, expected: &str) -> Result<T, ApiError> {
+        T::deserialize(&self.json).map_err(|e| self.error(&format!("expected {expected}: {e}")))
+    }
+
+    fn error(&self, detail: &str) -> ApiError {
+        ApiError::Decode {
+            endpoint: self.endpoint.clone(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// A list answer: the items as they came, and as models.
+#[derive(Debug)]
+pub struct Listing<T> {
+    pub json: Vec<Value>,
+    pub items: Vec<T>,
+}
+
+impl<T> Listing<T> {
+    /// The items as the server sent them, as one JSON array.
+    pub fn to_json(&self) -> Value {
+        Value::Array(self.json.clone())
     }
 }
 
@@ -92,32 +201,28 @@ impl Api {
         self.base.as_str().trim_end_matches('/').to_string()
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ApiError> {
+    pub async fn get(&self, segments: &[&str]) -> Result<Reply, ApiError> {
         self.call(Method::GET, self.url(segments, &[]), Body::None)
             .await
     }
 
-    pub async fn get_query<T: DeserializeOwned>(
+    pub async fn get_query(
         &self,
         segments: &[&str],
         query: &[(&str, String)],
-    ) -> Result<T, ApiError> {
+    ) -> Result<Reply, ApiError> {
         self.call(Method::GET, self.url(segments, query), Body::None)
             .await
     }
 
-    pub async fn post<T: DeserializeOwned>(
-        &self,
-        segments: &[&str],
-        body: &impl Serialize,
-    ) -> Result<T, ApiError> {
+    pub async fn post(&self, segments: &[&str], body: &impl Serialize) -> Result<Reply, ApiError> {
         self.call(Method::POST, self.url(segments, &[]), json(body))
             .await
     }
 
     /// A POST that carries no data (actions: ping, stop, retry, run). It
     /// sends `{}` so that handlers that parse a JSON body accept it too.
-    pub async fn post_action<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ApiError> {
+    pub async fn post_action(&self, segments: &[&str]) -> Result<Reply, ApiError> {
         self.call(
             Method::POST,
             self.url(segments, &[]),
@@ -126,47 +231,47 @@ impl Api {
         .await
     }
 
-    pub async fn post_raw<T: DeserializeOwned>(
+    pub async fn post_raw(
         &self,
         url: Url,
         bytes: Vec<u8>,
         content_type: &str,
-    ) -> Result<T, ApiError> {
+    ) -> Result<Reply, ApiError> {
         self.call(Method::POST, url, Body::Raw(bytes, content_type))
             .await
     }
 
-    pub async fn put<T: DeserializeOwned>(
-        &self,
-        segments: &[&str],
-        body: &impl Serialize,
-    ) -> Result<T, ApiError> {
+    pub async fn put(&self, segments: &[&str], body: &impl Serialize) -> Result<Reply, ApiError> {
         self.call(Method::PUT, self.url(segments, &[]), json(body))
             .await
     }
 
-    pub async fn delete<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ApiError> {
+    pub async fn delete(&self, segments: &[&str]) -> Result<Reply, ApiError> {
         self.call(Method::DELETE, self.url(segments, &[]), Body::None)
             .await
     }
 
     /// Every item of a list endpoint, following `page`/`page_size` when the
     /// server pages (and stopping when it does not).
-    pub async fn list_all(&self, segments: &[&str]) -> Result<Vec<Value>, ApiError> {
+    pub async fn list_all<T: Listed>(&self, segments: &[&str]) -> Result<Listing<T>, ApiError> {
         const PAGE_SIZE: usize = 100;
-        let mut all: Vec<Value> = Vec::new();
+        let mut all: Listing<T> = Listing {
+            json: Vec::new(),
+            items: Vec::new(),
+        };
         for page in 1..=1000 {
             let query = [
                 ("page", page.to_string()),
                 ("page_size", PAGE_SIZE.to_string()),
             ];
-            let items: Vec<Value> = self.get_query(segments, &query).await?;
+            let Listing { json, items } =
+                self.get_query(segments, &query).await?.decode_list::<T>()?;
             let n = items.len();
             let mut fresh = 0;
-            for item in items {
-                let id = item.get("id");
-                if id.is_none() || !all.iter().any(|seen| seen.get("id") == id) {
-                    all.push(item);
+            for (raw, item) in json.into_iter().zip(items) {
+                if !all.items.iter().any(|seen| seen.id() == item.id()) {
+                    all.json.push(raw);
+                    all.items.push(item);
                     fresh += 1;
                 }
             }
@@ -177,12 +282,8 @@ impl Api {
         Ok(all)
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        url: Url,
-        body: Body<'_>,
-    ) -> Result<T, ApiError> {
+    async fn call(&self, method: Method, url: Url, body: Body<'_>) -> Result<Reply, ApiError> {
+        let endpoint = format!("{method} {url}");
         let mut request = self
             .http
             .request(method, url.clone())
@@ -207,15 +308,17 @@ impl Api {
                 message: error_message(status, &text),
             });
         }
+        // An empty answer is `null`: nothing.
         let text = if text.trim().is_empty() {
             "null"
         } else {
             text.as_str()
         };
-        serde_json::from_str(text).map_err(|e| ApiError::Decode {
-            url: url.to_string(),
-            detail: e.to_string(),
-        })
+        let json = serde_json::from_str(text).map_err(|e| ApiError::Decode {
+            endpoint: endpoint.clone(),
+            detail: format!("expected JSON: {e}"),
+        })?;
+        Ok(Reply { endpoint, json })
     }
 
     fn transport(&self, url: &Url, e: reqwest::Error) -> ApiError {
@@ -293,6 +396,52 @@ mod tests {
         );
         assert!(Api::new("ftp://h", "t".into()).is_err());
         assert!(Api::new("not a url", "t".into()).is_err());
+    }
+
+    fn reply(json: Value) -> Reply {
+        Reply {
+            endpoint: "GET http://h/api/v1/x".into(),
+            json,
+        }
+    }
+
+    #[test]
+    fn answers_that_are_not_the_model_say_what_was_expected_and_where() {
+        let e = reply(serde_json::json!({"id": 1}))
+            .decode::<Registry>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "unexpected answer from GET http://h/api/v1/x: expected a registry: missing field"
+            ),
+            "{e}"
+        );
+        let e = reply(serde_json::json!({"id": 1}))
+            .decode_list::<Task>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(": expected a list of tasks: invalid type: map"),
+            "{e}"
+        );
+        let e = reply(serde_json::json!([{"id": "x"}]))
+            .decode_list::<Task>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(": expected a list of tasks: item 0: "), "{e}");
+        assert!(matches!(
+            reply(Value::Null).decode_opt::<Execution>(),
+            Ok(None)
+        ));
+        let e = reply(Value::Null)
+            .decode::<Execution>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected an execution: invalid type: null"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -241,12 +241,6 @@ pub fn print_json(v: &Value) {
     );
 }
 
-/// Decodes a server answer into a client-side view of it.
-pub fn decode<T: serde::de::DeserializeOwned>(what: &str, v: &Value) -> Result<T, Failure> {
-    serde_json::from_value(v.clone())
-        .map_err(|e| Failure::input(format!("unexpected {what} from the server: {e}")))
-}
-
 /// Left-aligned columns, two spaces apart.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -288,18 +282,9 @@ pub fn time(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// The `id` of a list item whose `name` is `name`.
-pub fn find_by_name<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
-    items
-        .iter()
-        .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
-}
-
-pub fn names(items: &[Value]) -> String {
-    let names: Vec<&str> = items
-        .iter()
-        .filter_map(|v| v.get("name").and_then(Value::as_str))
-        .collect();
+/// `a, b, c`, or `none`: the names to choose from.
+pub fn names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
     if names.is_empty() {
         "none".into()
     } else {

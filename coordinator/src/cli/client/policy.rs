@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
+use serde::Deserialize as _;
 use serde_json::{Map, Value, json};
 
-use super::execution::{self, Execution};
-use super::{
-    Ctx, Failure, Outcome, decode, find_by_name, names, print_json, read_input, table, time,
-};
-use crate::store::{Policy, TriggerKind};
+use super::http::Listing;
+use super::{Ctx, Failure, Outcome, execution, names, print_json, read_input, table, time};
+use crate::server::api::{PolicyInput, StartInput};
+use crate::store::{Execution, Policy, Registry, TriggerKind};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -57,22 +57,22 @@ pub async fn run(ctx: Ctx, command: PolicyCommand) -> Outcome {
             timeout,
             dry_run,
         } => {
-            let (id, _) = policy_id(&ctx, &name).await?;
-            let started: Value = ctx
+            let (policy, _) = find_policy(&ctx, &name).await?;
+            let started = ctx
                 .api
                 .post(
-                    &["policies", &id.to_string(), "executions"],
-                    &json!({"dry_run": dry_run}),
+                    &["policies", &policy.id.to_string(), "executions"],
+                    &StartInput { dry_run },
                 )
                 .await?;
             let wait = wait || dry_run;
-            let exec: Execution = decode("execution", &started)?;
+            let exec: Execution = started.decode()?;
             if ctx.json() {
                 if !wait {
-                    print_json(&started);
+                    print_json(&started.json);
                 }
             } else {
-                outln!("{}", exec.headline());
+                outln!("{}", execution::headline(&exec));
             }
             if !wait {
                 return Ok(execution::started_code(&exec));
@@ -89,31 +89,35 @@ async fn apply(ctx: &Ctx, file: PathBuf) -> Outcome {
     let doc: Value = serde_json::to_value(doc)
         .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
     let registries = if needs_registry_names(&doc) {
-        ctx.api.list_all(&["registries"]).await?
+        ctx.api.list_all::<Registry>(&["registries"]).await?.items
     } else {
         Vec::new()
     };
-    let body = policy_body(doc, &registries)
+    let body = policy_input(doc, &registries)
         .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
-    let name = body["name"].as_str().unwrap_or_default().to_string();
-    let policies = ctx.api.list_all(&["policies"]).await?;
-    let existing = find_by_name(&policies, &name).and_then(|p| p.get("id")?.as_i64());
-    let (answer, verb, id): (Value, &str, Option<i64>) = match existing {
+    let policies = ctx.api.list_all::<Policy>(&["policies"]).await?.items;
+    let existing = policies.iter().find(|p| p.name == body.name).map(|p| p.id);
+    let (answer, verb) = match existing {
         Some(id) => (
             ctx.api.put(&["policies", &id.to_string()], &body).await?,
             "updated",
-            Some(id),
         ),
-        None => (ctx.api.post(&["policies"], &body).await?, "created", None),
+        None => (ctx.api.post(&["policies"], &body).await?, "created"),
     };
+    // A PUT may answer with nothing.
+    let policy: Option<Policy> = answer.decode_opt()?;
     if ctx.json() {
-        // A PUT may answer with nothing; show what was sent then.
-        let shown = if answer.is_null() { body } else { answer };
+        // Show what was sent then.
+        let shown = match policy {
+            Some(_) => answer.json,
+            None => serde_json::to_value(&body)
+                .map_err(|e| Failure::input(format!("cannot show the policy sent: {e}")))?,
+        };
         print_json(&shown);
         return Ok(ExitCode::SUCCESS);
     }
-    let id = answer.get("id").and_then(Value::as_i64).or(id);
-    match id {
+    let name = &body.name;
+    match policy.map(|p| p.id).or(existing) {
         Some(id) => outln!("policy {name} {verb} (id {id})"),
         None => outln!("policy {name} {verb}"),
     }
@@ -121,57 +125,42 @@ async fn apply(ctx: &Ctx, file: PathBuf) -> Outcome {
 }
 
 async fn list(ctx: &Ctx) -> Outcome {
-    let policies = ctx.api.list_all(&["policies"]).await?;
+    let policies = ctx.api.list_all::<Policy>(&["policies"]).await?;
     if ctx.json() {
-        print_json(&Value::Array(policies));
+        print_json(&policies.to_json());
         return Ok(ExitCode::SUCCESS);
     }
     // Registry names read better than ids; ids still show if that fails.
-    let registries = ctx.api.list_all(&["registries"]).await.unwrap_or_default();
-    let registry = |p: &Value, key: &str| -> String {
-        let Some(id) = p.get(key).and_then(|r| r.get("id")).and_then(Value::as_i64) else {
-            return "-".into();
-        };
+    let registries = registries_or_none(ctx).await;
+    let registry = |id: i64| -> String {
         registries
             .iter()
-            .find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
-            .and_then(|r| r.get("name").and_then(Value::as_str))
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("#{id}"))
-    };
-    let text = |p: &Value, key: &str| -> String {
-        match p.get(key) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => "-".into(),
-            Some(v) => v.to_string(),
-        }
+            .find(|r| r.id == id)
+            .map_or_else(|| format!("#{id}"), |r| r.name.clone())
     };
     let rows: Vec<Vec<String>> = policies
+        .items
         .iter()
         .map(|p| {
-            let trigger = p
-                .get("trigger")
-                .and_then(|t| t.get("type"))
-                .and_then(Value::as_str)
-                .unwrap_or("manual");
+            let trigger = p.trigger.kind.as_str();
             let cron = p
-                .pointer("/trigger/trigger_settings/cron")
-                .and_then(Value::as_str)
+                .trigger
+                .trigger_settings
+                .cron
+                .as_deref()
                 .filter(|c| !c.is_empty());
             vec![
-                text(p, "id"),
-                text(p, "name"),
-                registry(p, "src_registry"),
-                registry(p, "dest_registry"),
+                p.id.to_string(),
+                p.name.clone(),
+                registry(p.src_registry.id),
+                registry(p.dest_registry.id),
                 match cron {
                     Some(c) => format!("{trigger} ({c})"),
                     None => trigger.to_string(),
                 },
-                text(p, "enabled"),
-                p.get("next_fire_time")
-                    .and_then(Value::as_i64)
-                    .map_or_else(|| "-".into(), time),
-                text(p, "template"),
+                p.enabled.to_string(),
+                p.next_fire_time.map_or_else(|| "-".into(), time),
+                p.template.clone(),
             ]
         })
         .collect();
@@ -187,27 +176,35 @@ async fn list(ctx: &Ctx) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every registry, or none when they cannot be listed: for showing names
+/// beside ids.
+async fn registries_or_none(ctx: &Ctx) -> Vec<Registry> {
+    ctx.api
+        .list_all::<Registry>(&["registries"])
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+}
+
 async fn show(ctx: &Ctx, name: &str) -> Outcome {
-    let (_, json) = policy_id(ctx, name).await?;
+    let (policy, json) = find_policy(ctx, name).await?;
     if ctx.json() {
         print_json(&json);
         return Ok(ExitCode::SUCCESS);
     }
-    let policy: Policy = decode("policy", &json)?;
-    let registries = ctx.api.list_all(&["registries"]).await.unwrap_or_default();
+    let registries = registries_or_none(ctx).await;
     outln!("{}", render_show(&policy, &registries));
     Ok(ExitCode::SUCCESS)
 }
 
 /// `ferry policy show`'s text.
-fn render_show(p: &Policy, registries: &[Value]) -> String {
+fn render_show(p: &Policy, registries: &[Registry]) -> String {
     use std::fmt::Write as _;
     let registry = |id: i64| {
         registries
             .iter()
-            .find(|r| r.get("id").and_then(Value::as_i64) == Some(id))
-            .and_then(|r| r.get("name").and_then(Value::as_str))
-            .map_or_else(|| format!("#{id}"), |n| format!("{n} (#{id})"))
+            .find(|r| r.id == id)
+            .map_or_else(|| format!("#{id}"), |r| format!("{} (#{id})", r.name))
     };
     let yes = |b: bool| if b { "yes" } else { "no" };
     let mut out = String::new();
@@ -272,26 +269,21 @@ fn render_show(p: &Policy, registries: &[Value]) -> String {
     out
 }
 
-/// The id and JSON of the policy called `name`; an all-digits argument that
-/// names no policy is taken as an id.
-pub async fn policy_id(ctx: &Ctx, name: &str) -> Result<(i64, Value), Failure> {
-    let policies = ctx.api.list_all(&["policies"]).await?;
-    if let Some(p) = find_by_name(&policies, name)
-        && let Some(id) = p.get("id").and_then(Value::as_i64)
-    {
-        return Ok((id, p.clone()));
+/// The policy called `name`, as the API's model and as the server sent it;
+/// an all-digits argument that names no policy is taken as an id.
+pub async fn find_policy(ctx: &Ctx, name: &str) -> Result<(Policy, Value), Failure> {
+    let Listing { json, items } = ctx.api.list_all::<Policy>(&["policies"]).await?;
+    let found = items.iter().position(|p| p.name == name).or_else(|| {
+        let id = name.parse::<i64>().ok()?;
+        items.iter().position(|p| p.id == id)
+    });
+    match found {
+        Some(i) => Ok((items[i].clone(), json[i].clone())),
+        None => Err(Failure::input(format!(
+            "no policy named {name:?} (policies: {})",
+            names(items.iter().map(|p| p.name.as_str()))
+        ))),
     }
-    if let Ok(id) = name.parse::<i64>()
-        && let Some(p) = policies
-            .iter()
-            .find(|p| p.get("id").and_then(Value::as_i64) == Some(id))
-    {
-        return Ok((id, p.clone()));
-    }
-    Err(Failure::input(format!(
-        "no policy named {name:?} (policies: {})",
-        names(&policies)
-    )))
 }
 
 const REGISTRY_KEYS: [&str; 2] = ["src_registry", "dest_registry"];
@@ -304,10 +296,10 @@ fn needs_registry_names(doc: &Value) -> bool {
     })
 }
 
-/// Turns a policy document (YAML, as JSON) into the API's JSON: registries
-/// by name become `{id}`, `trigger` may be a bare type, and omitted fields
-/// get Harbor's defaults.
-pub fn policy_body(doc: Value, registries: &[Value]) -> Result<Value, String> {
+/// Reads a policy document (YAML, as JSON) as the API's input: registries
+/// by name become `{id}`, `trigger` may be a bare type or carry `cron`, and
+/// omitted fields take the API's defaults.
+pub fn policy_input(doc: Value, registries: &[Registry]) -> Result<PolicyInput, String> {
     let Value::Object(mut p) = doc else {
         return Err("a policy is a mapping of Harbor policy fields".into());
     };
@@ -327,39 +319,42 @@ pub fn policy_body(doc: Value, registries: &[Value]) -> Result<Value, String> {
     {
         return Err("`filters` is a list of {type, value, decoration}".into());
     }
-    let defaults = [
-        ("description", json!("")),
-        ("dest_namespace", json!("")),
-        ("dest_namespace_replace_count", json!(-1)),
-        ("filters", json!([])),
-        ("replicate_deletion", json!(false)),
-        ("override", json!(true)),
-        ("enabled", json!(true)),
-        ("speed", json!(-1)),
-        ("copy_by_chunk", json!(false)),
-        ("chunk_size", json!(10_485_760)),
-        ("single_active_replication", json!(false)),
-        ("template", json!("oci-to-oci")),
-    ];
-    for (key, value) in defaults {
-        match p.get(key) {
-            None | Some(Value::Null) => {
-                p.insert(key.into(), value);
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(Value::Object(p))
+    // An empty field is an omitted one: it takes the default.
+    p.retain(|_, v| !v.is_null());
+    decode_input(p)
 }
 
-fn registry_ref(key: &str, v: Option<&Value>, registries: &[Value]) -> Result<i64, String> {
+/// The API's input from the document's fields. Errors name the field:
+/// serde's from a JSON value do not, so the first field that fails alone
+/// (beside the name every policy has) is the one.
+fn decode_input(p: Map<String, Value>) -> Result<PolicyInput, String> {
+    let decode = |m: Map<String, Value>| PolicyInput::deserialize(Value::Object(m));
+    let whole = match decode(p.clone()) {
+        Ok(input) => return Ok(input),
+        Err(e) => e,
+    };
+    let name = p.get("name").cloned().unwrap_or_default();
+    for (key, value) in &p {
+        let mut alone = Map::new();
+        alone.insert("name".into(), name.clone());
+        alone.insert(key.clone(), value.clone());
+        if let Err(e) = decode(alone) {
+            return Err(format!("{key}: {e}"));
+        }
+    }
+    Err(whole.to_string())
+}
+
+fn registry_ref(key: &str, v: Option<&Value>, registries: &[Registry]) -> Result<i64, String> {
     let by_name = |name: &str| -> Result<i64, String> {
-        find_by_name(registries, name)
-            .and_then(|r| r.get("id")?.as_i64())
+        registries
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.id)
             .ok_or_else(|| {
                 format!(
                     "{key}: no registry named {name:?} (registries: {}); add it with `ferry registry add`",
-                    names(registries)
+                    names(registries.iter().map(|r| r.name.as_str()))
                 )
             })
     };
@@ -433,20 +428,33 @@ mod tests {
         serde_json::to_value(v).unwrap()
     }
 
-    fn registries() -> Vec<Value> {
-        vec![
-            json!({"id": 1, "name": "hub", "url": "https://hub"}),
-            json!({"id": 2, "name": "mirror", "url": "https://mirror"}),
-        ]
+    fn registries() -> Vec<Registry> {
+        [(1, "hub"), (2, "mirror")]
+            .into_iter()
+            .map(|(id, name)| {
+                serde_json::from_value(json!({
+                    "id": id, "name": name, "url": format!("https://{name}"),
+                    "type": "distribution", "insecure": false, "description": "",
+                    "credential_type": null, "creation_time": 1, "update_time": 1,
+                }))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// The request body a document becomes.
+    fn body(doc: Value, registries: &[Registry]) -> Value {
+        serde_json::to_value(policy_input(doc, registries).unwrap()).unwrap()
     }
 
     #[test]
     fn names_resolve_and_defaults_fill_in() {
-        let doc = yaml("name: p\nsrc_registry: hub\ndest_registry: {name: mirror}\n");
+        let doc = yaml(
+            "name: p\nsrc_registry: hub\ndest_registry: {name: mirror}\ndescription:\nfilters:\n",
+        );
         assert!(needs_registry_names(&doc));
-        let body = policy_body(doc, &registries()).unwrap();
         assert_eq!(
-            body,
+            body(doc, &registries()),
             json!({
                 "name": "p",
                 "description": "",
@@ -494,7 +502,7 @@ template: oci-to-oci@2
 "#,
         );
         assert!(!needs_registry_names(&doc));
-        let body = policy_body(doc, &[]).unwrap();
+        let body = body(doc, &[]);
         assert_eq!(body["src_registry"], json!({"id": 7}));
         assert_eq!(body["dest_registry"], json!({"id": 2}));
         assert_eq!(body["dest_namespace_replace_count"], json!(0));
@@ -562,7 +570,7 @@ template: oci-to-oci@2
 
     #[test]
     fn bad_policies_are_explained() {
-        let err = |text: &str| policy_body(yaml(text), &registries()).unwrap_err();
+        let err = |text: &str| policy_input(yaml(text), &registries()).unwrap_err();
         assert!(err("- a\n").contains("mapping"));
         assert!(err("src_registry: hub\n").contains("name"));
         assert!(err("name: p\ndest_registry: hub\n").contains("src_registry"));
@@ -572,5 +580,22 @@ template: oci-to-oci@2
         assert!(
             err("name: p\nsrc_registry: hub\ndest_registry: hub\nfilters: x\n").contains("filters")
         );
+        let e = err("name: p\nsrc_registry: hub\ndest_registry: hub\nenabled: maybe\n");
+        assert!(e.starts_with("enabled: invalid type"), "{e}");
+        let e = err("name: p\nsrc_registry: hub\ndest_registry: hub\ntrigger: hourly\n");
+        assert!(e.starts_with("trigger: unknown variant `hourly`"), "{e}");
+        let e = err("name: p\nsrc_registry: hub\ndest_registry: hub\nrepeat: 2\n");
+        assert!(e.starts_with("repeat: unknown field `repeat`"), "{e}");
+    }
+
+    #[test]
+    fn trigger_kinds_read_as_the_api_writes_them() {
+        for kind in [
+            TriggerKind::Manual,
+            TriggerKind::Scheduled,
+            TriggerKind::EventBased,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), json!(kind.as_str()));
+        }
     }
 }

@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{Ctx, Failure, Outcome, decode, find_by_name, names, print_json, table};
+use super::{Ctx, Failure, Outcome, names, print_json, table};
+use crate::server::api::{CredentialInput, Health, RegistryInput};
+use crate::store::Registry;
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
@@ -60,58 +60,6 @@ pub enum RegistryCommand {
     },
 }
 
-#[derive(Serialize)]
-struct Credential<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    access_key: &'a str,
-    access_secret: &'a str,
-}
-
-#[derive(Serialize)]
-struct NewRegistry<'a> {
-    name: &'a str,
-    url: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    insecure: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    credential: Option<Credential<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event_secret: Option<&'a str>,
-}
-
-/// The fields the client shows.
-#[derive(Deserialize)]
-struct Registry {
-    id: i64,
-    name: String,
-    url: String,
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    insecure: bool,
-    #[serde(default)]
-    credential_type: Option<String>,
-    #[serde(default)]
-    event_secret_set: bool,
-    #[serde(default)]
-    events_accepted: i64,
-    #[serde(default)]
-    events_dropped: i64,
-    #[serde(default)]
-    events_ignored: i64,
-}
-
-#[derive(Deserialize)]
-struct Ping {
-    status: String,
-    #[serde(default)]
-    message: String,
-}
-
 pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
     match command {
         RegistryCommand::Add {
@@ -124,11 +72,11 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
             password,
             event_secret,
         } => {
-            let credential = match (&username, &password) {
-                (Some(u), Some(p)) => Some(Credential {
-                    kind: "basic",
-                    access_key: u,
-                    access_secret: p,
+            let credential = match (username, password) {
+                (Some(access_key), Some(access_secret)) => Some(CredentialInput {
+                    kind: "basic".into(),
+                    access_key,
+                    access_secret,
                 }),
                 (None, None) => None,
                 (Some(_), None) => {
@@ -142,42 +90,44 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
                     ));
                 }
             };
-            let body = NewRegistry {
-                name: &name,
-                url: &url,
-                kind: &kind,
+            let body = RegistryInput {
+                name,
+                url,
+                kind: Some(kind),
                 insecure,
-                description: description.as_deref(),
+                description: description.unwrap_or_default(),
                 credential,
-                event_secret: event_secret.as_deref(),
+                event_secret,
             };
-            let created: Value = ctx.api.post(&["registries"], &body).await?;
+            let created = ctx.api.post(&["registries"], &body).await?;
+            let r: Registry = created.decode()?;
             if ctx.json() {
-                print_json(&created);
+                print_json(&created.json);
             } else {
-                let r: Registry = decode("registry", &created)?;
                 outln!("registry {} added (id {}): {}", r.name, r.id, r.url);
             }
             Ok(ExitCode::SUCCESS)
         }
         RegistryCommand::List => {
-            let all = ctx.api.list_all(&["registries"]).await?;
+            let all = ctx.api.list_all::<Registry>(&["registries"]).await?;
             if ctx.json() {
-                print_json(&Value::Array(all));
+                print_json(&all.to_json());
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut rows = Vec::new();
-            for v in &all {
-                let r: Registry = decode("registry", v)?;
-                rows.push(vec![
-                    r.id.to_string(),
-                    r.name,
-                    r.url,
-                    r.kind,
-                    r.insecure.to_string(),
-                    r.credential_type.unwrap_or_else(|| "-".into()),
-                ]);
-            }
+            let rows: Vec<Vec<String>> = all
+                .items
+                .into_iter()
+                .map(|r| {
+                    vec![
+                        r.id.to_string(),
+                        r.name,
+                        r.url,
+                        r.kind.to_string(),
+                        r.insecure.to_string(),
+                        r.credential_type.unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
             out!(
                 "{}",
                 table(
@@ -189,26 +139,27 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
         }
         RegistryCommand::Show { name } => {
             let id = registry_id(&ctx, &name).await?;
-            let v: Value = ctx.api.get(&["registries", &id.to_string()]).await?;
+            let shown = ctx.api.get(&["registries", &id.to_string()]).await?;
+            let r: Registry = shown.decode()?;
             if ctx.json() {
-                print_json(&v);
+                print_json(&shown.json);
                 return Ok(ExitCode::SUCCESS);
             }
-            let r: Registry = decode("registry", &v)?;
             let endpoint = ctx.api.url(&["registries", &id.to_string(), "events"], &[]);
             outln!("{}", render_show(&r, endpoint.as_str()));
             Ok(ExitCode::SUCCESS)
         }
         RegistryCommand::Check { name } => {
             let id = registry_id(&ctx, &name).await?;
-            let answer: Value = ctx
+            let answer = ctx
                 .api
                 .post_action(&["registries", &id.to_string(), "ping"])
                 .await?;
-            let ping: Ping = decode("ping answer", &answer)?;
+            let ping: Health = answer.decode()?;
+            // `Health::status` is `healthy` or `unhealthy`.
             let healthy = ping.status == "healthy";
             if ctx.json() {
-                print_json(&answer);
+                print_json(&answer.json);
             } else if ping.message.is_empty() {
                 outln!("registry {name}: {}", ping.status);
             } else {
@@ -265,15 +216,12 @@ fn render_show(r: &Registry, endpoint: &str) -> String {
 
 /// The id of the registry called `name`.
 pub async fn registry_id(ctx: &Ctx, name: &str) -> Result<i64, Failure> {
-    let all = ctx.api.list_all(&["registries"]).await?;
-    let Some(found) = find_by_name(&all, name) else {
-        return Err(Failure::input(format!(
+    let all = ctx.api.list_all::<Registry>(&["registries"]).await?.items;
+    match all.iter().find(|r| r.name == name) {
+        Some(r) => Ok(r.id),
+        None => Err(Failure::input(format!(
             "no registry named {name:?} (registries: {})",
-            names(&all)
-        )));
-    };
-    found
-        .get("id")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| Failure::input(format!("registry {name:?} has no id in the answer")))
+            names(all.iter().map(|r| r.name.as_str()))
+        ))),
+    }
 }

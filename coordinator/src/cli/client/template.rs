@@ -4,10 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde::Deserialize;
-use serde_json::Value;
 
-use super::{ClientArgs, Ctx, Failure, Outcome, decode, print_json, read_input};
+use super::{ClientArgs, Ctx, Failure, Outcome, print_json, read_input};
+use crate::store::TemplateRow;
 
 #[derive(Debug, Args)]
 pub struct TemplateApplyArgs {
@@ -18,12 +17,6 @@ pub struct TemplateApplyArgs {
     pub client: ClientArgs,
 }
 
-#[derive(Deserialize)]
-struct TemplateRow {
-    name: String,
-    version: i64,
-}
-
 pub async fn apply(ctx: Ctx, args: TemplateApplyArgs) -> Outcome {
     let bytes = read_input(&args.file)?;
     // Catch files that are not YAML at all here; the server judges the rest.
@@ -32,14 +25,14 @@ pub async fn apply(ctx: Ctx, args: TemplateApplyArgs) -> Outcome {
     serde_yaml::from_str::<serde_yaml::Value>(&text)
         .map_err(|e| Failure::input(format!("{}: not YAML: {e}", args.file.display())))?;
     let url = ctx.api.url(&["templates"], &[]);
-    let row: Value = ctx
+    let row = ctx
         .api
         .post_raw(url, text.into_bytes(), "application/yaml")
         .await?;
+    let t: TemplateRow = row.decode()?;
     if ctx.json() {
-        print_json(&row);
+        print_json(&row.json);
     } else {
-        let t: TemplateRow = decode("template", &row)?;
         outln!("template {} version {}", t.name, t.version);
     }
     Ok(ExitCode::SUCCESS)

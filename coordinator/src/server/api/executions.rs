@@ -21,13 +21,13 @@ pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
 }
 
 /// What to start (the body is optional; `null` is the same as none).
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartInput {
     /// Only list: the execution's `plan` says what would be copied, skipped
     /// and deleted, and why; nothing is written to the target.
     #[serde(default)]
-    dry_run: bool,
+    pub dry_run: bool,
 }
 
 /// Starts an execution; with single active replication on and another one
@@ -124,21 +124,21 @@ async fn list(
 
 /// An execution with what it did as a whole: the records of its
 /// execution-scoped stages, and a dry run's plan.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecutionDetail {
     #[serde(flatten)]
-    execution: Execution,
+    pub execution: Execution,
     /// The execution-scoped stages' records (listing, prepare, post
     /// actions), in template order, once the execution ended; the
     /// per-artifact records are in its tasks.
-    stages: Vec<StageRecord>,
+    pub stages: Vec<StageRecord>,
     /// A dry run's plan: what it would copy, skip and delete, and why.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    plan: Option<Vec<PlanEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<PlanEntry>>,
     /// The registry events that started or joined it, and the blobs they
     /// had copied ahead, each with its outcome (event-based runs).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    events: Vec<Event>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
 }
 
 /// Shows an execution.

@@ -17,6 +17,11 @@ use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ApiText};
+// The bodies the API reads and the answers that are not store models, for
+// the CLI client.
+pub use executions::{ExecutionDetail, StartInput};
+pub use policies::PolicyInput;
+pub use registries::{CredentialInput, Health, RegistryInput};
 
 use super::App;
 

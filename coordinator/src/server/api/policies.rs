@@ -2,7 +2,7 @@
 //! which template. Harbor's fields and defaults.
 
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -41,7 +41,7 @@ fn manual() -> Trigger {
 }
 
 /// A policy as clients send it; omitted fields take Harbor's defaults.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
     /// Not blank, no NUL; stored without surrounding white space.
@@ -49,69 +49,85 @@ pub struct PolicyInput {
         min_length = 1,
         pattern = "^[^\\x00]*[^\\x00\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
     )]
-    name: String,
+    pub name: String,
     /// No NUL.
     #[serde(default)]
     #[schema(pattern = "^[^\\x00]*$")]
-    description: String,
+    pub description: String,
     #[serde(default, deserialize_with = "object::opt")]
     #[schema(value_type = RegistryRef, required = true)]
-    src_registry: Option<RegistryRef>,
+    pub src_registry: Option<RegistryRef>,
     #[serde(default, deserialize_with = "object::opt")]
     #[schema(value_type = RegistryRef, required = true)]
-    dest_registry: Option<RegistryRef>,
+    pub dest_registry: Option<RegistryRef>,
     #[serde(default)]
-    dest_namespace: String,
+    pub dest_namespace: String,
     /// -1: replace the whole namespace; N: its first N levels.
     #[serde(default = "default_count", deserialize_with = "whole::int")]
     #[schema(default = -1, minimum = -1)]
-    dest_namespace_replace_count: i32,
+    pub dest_namespace_replace_count: i32,
     #[serde(default, deserialize_with = "object::vec")]
-    filters: Vec<PolicyFilter>,
+    pub filters: Vec<PolicyFilter>,
     #[serde(default = "manual", deserialize_with = "object::one")]
     #[schema(default = json!({"type": "manual", "trigger_settings": {}}))]
-    trigger: Trigger,
+    pub trigger: Trigger,
     #[serde(default)]
-    replicate_deletion: bool,
+    pub replicate_deletion: bool,
     #[serde(rename = "override", default = "yes")]
     #[schema(default = true)]
-    override_existing: bool,
+    pub override_existing: bool,
     #[serde(default = "yes")]
     #[schema(default = true)]
-    enabled: bool,
+    pub enabled: bool,
     #[serde(default = "unlimited", deserialize_with = "whole::int")]
     #[schema(default = -1, minimum = -1)]
     /// KB/s; -1 or 0: unlimited.
-    speed: i64,
+    pub speed: i64,
     #[serde(default)]
-    copy_by_chunk: bool,
+    pub copy_by_chunk: bool,
     /// Bytes.
     #[serde(default = "ten_mb", deserialize_with = "whole::int")]
     #[schema(default = 10485760, minimum = 1)]
-    chunk_size: i64,
+    pub chunk_size: i64,
     #[serde(default)]
-    single_active_replication: bool,
+    pub single_active_replication: bool,
     #[serde(default = "oci_to_oci")]
     #[schema(default = "oci-to-oci")]
     /// `name` or `name@version` of a template.
-    template: String,
+    pub template: String,
     // Read-only fields a client may echo back from a GET.
-    #[serde(default, deserialize_with = "whole::opt")]
+    #[serde(
+        default,
+        deserialize_with = "whole::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[allow(dead_code)]
     #[schema(read_only)]
-    id: Option<i64>,
-    #[serde(default, deserialize_with = "whole::opt")]
+    pub id: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "whole::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[allow(dead_code)]
     #[schema(read_only)]
-    creation_time: Option<i64>,
-    #[serde(default, deserialize_with = "whole::opt")]
+    pub creation_time: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "whole::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[allow(dead_code)]
     #[schema(read_only)]
-    update_time: Option<i64>,
-    #[serde(default, deserialize_with = "whole::opt")]
+    pub update_time: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "whole::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[allow(dead_code)]
     #[schema(read_only)]
-    next_fire_time: Option<i64>,
+    pub next_fire_time: Option<i64>,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {

@@ -2,7 +2,7 @@
 //! write-only: sealed at rest, never returned, never logged.
 
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -33,17 +33,17 @@ pub enum CredentialType {
 }
 
 /// A registry credential; write-only (sealed at rest, never returned).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialInput {
     /// Only `basic`: a user and a password or token.
     #[serde(rename = "type", default = "basic")]
     #[schema(value_type = CredentialType, default = "basic")]
-    kind: String,
+    pub kind: String,
     #[schema(min_length = 1)]
-    access_key: String,
+    pub access_key: String,
     #[schema(format = Password, write_only)]
-    access_secret: String,
+    pub access_secret: String,
 }
 
 fn basic() -> String {
@@ -51,7 +51,7 @@ fn basic() -> String {
 }
 
 /// A registry as clients send it (create, or replace on update).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryInput {
     /// Not blank, no NUL; stored without surrounding white space.
@@ -59,7 +59,7 @@ pub struct RegistryInput {
         min_length = 1,
         pattern = "^[^\\x00]*[^\\x00\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
     )]
-    name: String,
+    pub name: String,
     /// `https://host[:port][/path]`; plain `http://` needs `insecure`. OCI
     /// registries are reached at the root (`/v2/`); kinds such as chart
     /// repositories use the path.
@@ -68,22 +68,22 @@ pub struct RegistryInput {
         pattern = "^[Hh][Tt][Tt][Pp][Ss]?://",
         example = "https://registry.example.com"
     )]
-    url: String,
+    pub url: String,
     /// Registry kind: one that an installed template serves (`GET
     /// /api/v1/kinds`). Harbor's `docker-registry` means `distribution`.
     #[serde(rename = "type", default)]
     #[schema(value_type = Option<RegistryKind>, default = "distribution")]
-    kind: Option<String>,
+    pub kind: Option<String>,
     /// Plain HTTP, or HTTPS without verifying the certificate.
     #[serde(default)]
-    insecure: bool,
+    pub insecure: bool,
     /// No NUL.
     #[serde(default)]
     #[schema(pattern = "^[^\\x00]*$")]
-    description: String,
+    pub description: String,
     /// On update, omitting it keeps the stored credential.
     #[serde(default, deserialize_with = "crate::store::object::opt")]
-    credential: Option<CredentialInput>,
+    pub credential: Option<CredentialInput>,
     /// The secret the registry's notifications carry as
     /// `Authorization: Bearer <secret>` (at least 16 characters); write-only.
     /// On update, omitting it keeps the stored one and `""` removes it.
@@ -93,7 +93,7 @@ pub struct RegistryInput {
         write_only,
         pattern = "^$|^[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][\\s\\S]{14,}[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]$"
     )]
-    event_secret: Option<String>,
+    pub event_secret: Option<String>,
 }
 
 /// Plain HTTP needs `insecure`: the one rule of a registry's input that
@@ -349,12 +349,12 @@ async fn remove(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusC
 }
 
 /// The outcome of a ping.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     /// `healthy` | `unhealthy`.
     #[schema(example = "healthy")]
-    status: &'static str,
-    message: String,
+    pub status: String,
+    pub message: String,
 }
 
 /// Checks the registry answers, with the stored credential: at the path its
@@ -397,11 +397,11 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
     let health =
         match tokio::time::timeout(std::time::Duration::from_secs(15), client.send(req)).await {
             Err(_) => Health {
-                status: "unhealthy",
+                status: "unhealthy".into(),
                 message: format!("{}: no answer within 15 s", url),
             },
             Ok(Ok(r)) if r.status == 200 => Health {
-                status: "healthy",
+                status: "healthy".into(),
                 message: format!("{url} answered 200"),
             },
             Ok(Ok(r)) => {
@@ -411,7 +411,7 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
                     &r.body,
                 );
                 Health {
-                    status: "unhealthy",
+                    status: "unhealthy".into(),
                     message: if e.kind == Kind::Unauthorized {
                         format!("{e}: the registry refused the credential")
                     } else {
@@ -420,7 +420,7 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
                 }
             }
             Ok(Err(e)) => Health {
-                status: "unhealthy",
+                status: "unhealthy".into(),
                 message: e.to_string(),
             },
         };
