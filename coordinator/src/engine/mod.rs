@@ -12,6 +12,6 @@ pub use report::{
     ExecutionReport, ExecutionStatus, Outcome, PlanAction, PlanEntry, StageRecord, TaskReport,
     TaskStatus,
 };
-pub use runner::{NoRecorder, Progress, Recorder, RunContext, Runner, Seed};
+pub use runner::{Answer, Invoke, NoRecorder, Progress, Recorder, RunContext, Runner, Seed};
 pub use schedule::Schedule;
 pub use template::{Scope, Stage, Template, TemplateError, When};

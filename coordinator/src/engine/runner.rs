@@ -18,8 +18,8 @@ use super::report::{
 };
 use super::template::{Scope, Stage, Template, When};
 use crate::runtime::{
-    self, Artifact, Capabilities, ErrorKind, Events, Report, Runtime, StageInput, StageOutput,
-    Status,
+    self, Artifact, Capabilities, ErrorKind, Events, InvokeError, Report, Runtime, StageInput,
+    StageOutput, Status, WitError,
 };
 use crate::store::Operation;
 use crate::transfer::{Known, Limits, RegistryClient, Role, Transfer, TransferError};
@@ -56,6 +56,88 @@ pub trait Recorder: Send + Sync {
     fn listed<'a>(&'a self, artifacts: &'a [Artifact]) -> BoxFuture<'a, ()>;
     /// Task `index` (in listing order) finished a run of artifact stages.
     fn task<'a>(&'a self, index: usize, task: &'a TaskReport) -> BoxFuture<'a, ()>;
+}
+
+/// What one invocation of a stage's function answered: its output or its
+/// error, or why it produced no answer (a trap, its deadline, its code).
+pub type Answer = Result<Result<StageOutput, WitError>, InvokeError>;
+
+/// How the runner invokes a stage's function, once: the seam between the
+/// runner's rules (`when`, barriers, routing, retries, records) and the
+/// WebAssembly runtime. `Runtime` is the production invoker; tests answer
+/// without WebAssembly or registries.
+pub trait Invoke: Send + Sync {
+    /// One attempt at `stage` on `input`, reaching what `caps` allows,
+    /// within the stage's deadline.
+    fn invoke<'a>(
+        &'a self,
+        stage: &'a Stage,
+        caps: Arc<Capabilities>,
+        input: StageInput,
+    ) -> BoxFuture<'a, Answer>;
+}
+
+impl Invoke for Runtime {
+    fn invoke<'a>(
+        &'a self,
+        stage: &'a Stage,
+        caps: Arc<Capabilities>,
+        input: StageInput,
+    ) -> BoxFuture<'a, Answer> {
+        Box::pin(self.run(&stage.function, caps, input, stage.timeout))
+    }
+}
+
+/// Where a stage's `when` is asked: what it would run for (the execution,
+/// or one artifact's task) stands like this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Standing {
+    /// What stops `on-success` stages: for the execution, a failed
+    /// execution-scoped stage; for a task, that or the task not succeeding.
+    pub halted: bool,
+    /// A failure that `on-failure` stages answer: for the execution, a stage
+    /// or any task failed; for a task, the task failed.
+    pub failed: bool,
+    /// Nothing left to run for: a skipped task (never the execution).
+    pub skipped: bool,
+}
+
+impl Standing {
+    /// The execution's standing, before an execution-scoped stage.
+    fn execution(exec_failed: bool, tasks: &[Task]) -> Self {
+        Self {
+            halted: exec_failed,
+            failed: exec_failed || tasks.iter().any(|t| t.status == TaskStatus::Failed),
+            skipped: false,
+        }
+    }
+
+    /// A task's standing, before an artifact-scoped stage.
+    fn task(exec_failed: bool, status: TaskStatus) -> Self {
+        Self {
+            halted: exec_failed || status != TaskStatus::Succeeded,
+            failed: status == TaskStatus::Failed,
+            skipped: status == TaskStatus::Skipped,
+        }
+    }
+}
+
+impl When {
+    /// The `when` rule, for both scopes: `None` when the stage runs, else
+    /// the reason recorded for not running it.
+    pub(crate) fn excludes(self, standing: Standing) -> Option<&'static str> {
+        let runs = !standing.skipped
+            && match self {
+                When::OnSuccess => !standing.halted,
+                When::Always => true,
+                When::OnFailure => standing.failed,
+            };
+        match (runs, standing.skipped) {
+            (true, _) => None,
+            (false, true) => Some("not run: the artifact was skipped"),
+            (false, false) => Some("not run: an earlier stage failed"),
+        }
+    }
 }
 
 /// Records nothing.
@@ -135,7 +217,7 @@ impl Events for Collect {
 
 /// Shared by all executions of a process.
 pub struct Runner {
-    runtime: Arc<Runtime>,
+    invoker: Arc<dyn Invoke>,
     /// Bounds on blob copies and requests, across the process.
     limits: Arc<Limits>,
     /// What the targets are known to hold, across runs.
@@ -195,9 +277,15 @@ struct Call<'a> {
 }
 
 impl Runner {
+    /// A runner whose stages run in the WebAssembly runtime.
     pub fn new(runtime: Arc<Runtime>, limits: Arc<Limits>, known: Arc<Known>) -> Self {
+        Self::with_invoker(runtime, limits, known)
+    }
+
+    /// A runner whose stages run through `invoker`.
+    pub fn with_invoker(invoker: Arc<dyn Invoke>, limits: Arc<Limits>, known: Arc<Known>) -> Self {
         Self {
-            runtime,
+            invoker,
             limits,
             known,
             notify_http: reqwest::Client::new(),
@@ -301,14 +389,11 @@ impl Runner {
                 continue;
             }
             index += 1;
-            let any_failed = exec_failed || tasks.iter().any(|t| t.status == TaskStatus::Failed);
-            let runs = match stage.when {
-                When::OnSuccess => !exec_failed,
-                When::Always => true,
-                When::OnFailure => any_failed,
-            };
-            if !runs {
-                exec_records.push(not_run(stage, "not run: an earlier stage failed"));
+            if let Some(why) = stage
+                .when
+                .excludes(Standing::execution(exec_failed, &tasks))
+            {
+                exec_records.push(not_run(stage, why));
                 continue;
             }
             let resources: Vec<Artifact> = tasks
@@ -462,16 +547,8 @@ impl Runner {
                             ));
                             continue;
                         }
-                        let runs = match stage.when {
-                            When::OnSuccess => task.status == TaskStatus::Succeeded && !exec_failed,
-                            When::Always => task.status != TaskStatus::Skipped,
-                            When::OnFailure => task.status == TaskStatus::Failed,
-                        };
-                        if !runs {
-                            let why = match task.status {
-                                TaskStatus::Skipped => "not run: the artifact was skipped",
-                                _ => "not run: an earlier stage failed",
-                            };
+                        let standing = Standing::task(exec_failed, task.status);
+                        if let Some(why) = stage.when.excludes(standing) {
                             task.records.push(not_run(stage, why));
                             continue;
                         }
@@ -554,10 +631,7 @@ impl Runner {
                 previous: previous.clone(),
                 dry_run: call.dry_run,
             };
-            let result = self
-                .runtime
-                .run(&stage.function, caps.clone(), input, stage.timeout)
-                .await;
+            let result = self.invoker.invoke(stage, caps.clone(), input).await;
             record.attempts = attempts;
             record.duration_ms = started.elapsed().as_millis() as u64;
             record.logs = logs.lines.lock().expect("log lines lock").clone();
@@ -747,3 +821,6 @@ fn snapshot(t: &Task) -> TaskReport {
         stages: t.records.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests;

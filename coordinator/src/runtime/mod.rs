@@ -91,6 +91,27 @@ pub struct Function {
     bytes: Mutex<Option<Arc<[u8]>>>,
 }
 
+impl Function {
+    /// A function without code, for tests of what composes stages (the
+    /// engine's runner): the runtime cannot run it.
+    #[cfg(test)]
+    pub(crate) fn stub(reference: &str) -> Self {
+        Self {
+            reference: reference.to_string(),
+            digest: String::new(),
+            size: 0,
+            info: FunctionInfo {
+                description: String::new(),
+                params: Vec::new(),
+            },
+            imports: Vec::new(),
+            exports: Vec::new(),
+            pre: tokio::sync::OnceCell::new(),
+            bytes: Mutex::new(None),
+        }
+    }
+}
+
 impl std::fmt::Debug for Function {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Function({} {})", self.reference, self.digest)
