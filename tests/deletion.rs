@@ -293,7 +293,7 @@ async fn the_service_replicates_deletions_and_plans_dry_runs() {
             Method::POST,
             "/api/v1/templates",
             Some(Body::Yaml(
-                "version: 1\nname: copies-only\nstages:\n  - {name: list, function: oci-pull-prepare@0.3.0, scope: execution}\n  - {name: push, function: oci-push@0.3.0, scope: artifact}\n".into(),
+                "version: 1\nname: copies-only\nstages:\n  - {name: list, function: oci-pull-prepare@0.4.0, scope: execution}\n  - {name: push, function: oci-push@0.4.0, scope: artifact}\n".into(),
             )),
         )
         .await;

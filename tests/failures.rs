@@ -97,22 +97,22 @@ async fn trap_deadline_and_memory_cap_fail_only_their_artifacts() {
         r#"version: 1
 name: faults
 stages:
-  - {name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}
-  - {name: pull, function: oci-pull@0.3.0, scope: artifact}
+  - {name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}
+  - {name: pull, function: oci-pull@0.4.0, scope: artifact}
   - name: trap
-    function: fault-injector@0.3.0
+    function: fault-injector@0.4.0
     scope: artifact
     params: {mode: trap, repository: "trap/**"}
   - name: spin
-    function: fault-injector@0.3.0
+    function: fault-injector@0.4.0
     scope: artifact
     timeout: 2s
     params: {mode: spin, repository: "spin/**"}
   - name: hog
-    function: fault-injector@0.3.0
+    function: fault-injector@0.4.0
     scope: artifact
     params: {mode: hog, repository: "hog/**"}
-  - {name: push, function: oci-push@0.3.0, scope: artifact}
+  - {name: push, function: oci-push@0.4.0, scope: artifact}
 "#,
     )
     .unwrap();
@@ -120,6 +120,8 @@ stages:
         FERRY,
         &[
             "copy",
+            "--functions-dir",
+            EXTRA_FUNCTIONS,
             "--insecure",
             "--output",
             "json",
@@ -200,13 +202,13 @@ async fn a_tag_that_vanishes_mid_run_fails_alone() {
             r#"version: 1
 name: vanish
 stages:
-  - {{name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}}
+  - {{name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}}
   - name: interlude
-    function: webhook@0.3.0
+    function: webhook@0.4.0
     scope: execution
     params: {{url: "http://127.0.0.1:{port}/hook"}}
-  - {{name: pull, function: oci-pull@0.3.0, scope: artifact}}
-  - {{name: push, function: oci-push@0.3.0, scope: artifact}}
+  - {{name: pull, function: oci-pull@0.4.0, scope: artifact}}
+  - {{name: push, function: oci-push@0.4.0, scope: artifact}}
 "#
         ),
     )
@@ -215,6 +217,8 @@ stages:
         FERRY,
         &[
             "copy",
+            "--functions-dir",
+            EXTRA_FUNCTIONS,
             "--insecure",
             "--output",
             "json",

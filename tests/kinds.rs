@@ -16,8 +16,8 @@ version: 1
 name: charts-to-oci
 kinds: {source: [chart-repo], target: [distribution], ping: {chart-repo: index.yaml}}
 stages:
-  - {name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}
-  - {name: push, function: oci-push@0.3.0, scope: artifact}
+  - {name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}
+  - {name: push, function: oci-push@0.4.0, scope: artifact}
 ";
 
 async fn registry(s: &Server, name: &str, kind: &str, url: &str) -> (u16, Value) {

@@ -66,6 +66,8 @@ async fn run_template(src: &Registry, dst: &Registry, template: &str) -> Run {
         FERRY,
         &[
             "copy",
+            "--functions-dir",
+            EXTRA_FUNCTIONS,
             "--insecure",
             "--output",
             "json",
@@ -103,15 +105,15 @@ async fn webhook_reports_a_failed_run_too() {
             r#"version: 1
 name: with-webhook
 stages:
-  - {{name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}}
-  - {{name: pull, function: oci-pull@0.3.0, scope: artifact}}
+  - {{name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}}
+  - {{name: pull, function: oci-pull@0.4.0, scope: artifact}}
   - name: break
-    function: fault-injector@0.3.0
+    function: fault-injector@0.4.0
     scope: artifact
     params: {{mode: fail, repository: "bad/**"}}
-  - {{name: push, function: oci-push@0.3.0, scope: artifact}}
+  - {{name: push, function: oci-push@0.4.0, scope: artifact}}
   - name: notify
-    function: webhook@0.3.0
+    function: webhook@0.4.0
     scope: execution
     when: always
     params: {{url: "{}"}}
@@ -192,14 +194,14 @@ async fn verify_catches_a_target_tag_that_changed_after_the_push() {
             r#"version: 1
 name: verify-after-tamper
 stages:
-  - {{name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}}
-  - {{name: pull, function: oci-pull@0.3.0, scope: artifact}}
-  - {{name: push, function: oci-push@0.3.0, scope: artifact}}
+  - {{name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}}
+  - {{name: pull, function: oci-pull@0.4.0, scope: artifact}}
+  - {{name: push, function: oci-push@0.4.0, scope: artifact}}
   - name: tamper
-    function: webhook@0.3.0
+    function: webhook@0.4.0
     scope: execution
     params: {{url: "{}"}}
-  - {{name: verify, function: verify@0.3.0, scope: artifact}}
+  - {{name: verify, function: verify@0.4.0, scope: artifact}}
 "#,
             hook.url()
         ),

@@ -153,20 +153,21 @@ const SLOW: &str = "version: 1
 name: slow
 description: lists, then waits a minute before copying
 stages:
-  - {name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}
+  - {name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}
   - name: wait
-    function: fault-injector@0.3.0
+    function: fault-injector@0.4.0
     scope: execution
     timeout: 2m
     params: {mode: sleep, seconds: 60}
-  - {name: pull, function: oci-pull@0.3.0, scope: artifact}
-  - {name: push, function: oci-push@0.3.0, scope: artifact}
+  - {name: pull, function: oci-pull@0.4.0, scope: artifact}
+  - {name: push, function: oci-push@0.4.0, scope: artifact}
 ";
 
 /// Registries, the slow template and a policy using it.
 async fn slow_policy(s: &Server, src: &Registry, dst: &Registry, single_active: bool) -> i64 {
     let src_id = s.add_registry("src", src).await;
     let dst_id = s.add_registry("dst", dst).await;
+    s.upload_extra("fault-injector@0.4.0").await;
     let (status, v) = s
         .call(
             Method::POST,
@@ -415,8 +416,7 @@ async fn bad_input_gets_a_4xx_with_a_message_and_writes_nothing() {
 #[tokio::test]
 async fn an_uploaded_function_is_usable_at_once_and_immutable() {
     let s = Server::start(FERRY, None, &[]).await.unwrap();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/functions");
-    let bytes = std::fs::read(format!("{dir}/fault-injector@0.3.0.wasm")).unwrap();
+    let bytes = extra_function("fault-injector@0.4.0");
     let path = "/api/v1/functions?name=my-adapter&version=1.0.0";
     let (status, f) = s
         .call(Method::POST, path, Some(Body::Wasm(bytes.clone())))
@@ -431,12 +431,19 @@ async fn an_uploaded_function_is_usable_at_once_and_immutable() {
     );
     let shown = s.get("/api/v1/functions/my-adapter/1.0.0").await;
     assert_eq!(shown["digest"], f["digest"]);
-    // Built-ins are registered at start.
+    // Built-ins are registered at start; test-only and uploadable
+    // functions are not.
     let all = s.get("/api/v1/functions").await;
     assert!(all.to_string().contains("oci-push"), "{all}");
+    for extra in ["fault-injector", "helm-list", "helm-push"] {
+        assert!(
+            !all.to_string().contains(extra),
+            "{extra} is built in: {all}"
+        );
+    }
 
     // A template can use it right away, no restart.
-    let yaml = "version: 1\nname: custom\nstages:\n  - name: list\n    function: oci-pull-prepare@0.3.0\n    scope: execution\n  - name: mine\n    function: my-adapter@1.0.0\n    scope: artifact\n    params: {mode: none}\n";
+    let yaml = "version: 1\nname: custom\nstages:\n  - name: list\n    function: oci-pull-prepare@0.4.0\n    scope: execution\n  - name: mine\n    function: my-adapter@1.0.0\n    scope: artifact\n    params: {mode: none}\n";
     let (status, t) = s
         .call(
             Method::POST,
@@ -457,7 +464,8 @@ async fn an_uploaded_function_is_usable_at_once_and_immutable() {
     assert_eq!(t["version"], 2);
 
     // Versions are immutable: other bytes under the same version are refused.
-    let other = std::fs::read(format!("{dir}/verify@0.3.0.wasm")).unwrap();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/functions");
+    let other = std::fs::read(format!("{dir}/verify@0.4.0.wasm")).unwrap();
     let (status, v) = s.call(Method::POST, path, Some(Body::Wasm(other))).await;
     assert_eq!(status, 409, "{v}");
     assert!(error_message(&v).contains("new version"), "{v}");
@@ -488,7 +496,8 @@ async fn retry_re_runs_only_the_failed_tasks() {
     let s = Server::start(FERRY, None, &[]).await.unwrap();
     let src_id = s.add_registry("src", &src).await;
     let dst_id = s.add_registry("dst", &dst).await;
-    let yaml = "version: 1\nname: flaky\nstages:\n  - {name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}\n  - {name: pull, function: oci-pull@0.3.0, scope: artifact}\n  - name: break\n    function: fault-injector@0.3.0\n    scope: artifact\n    params: {mode: fail, repository: \"bad/**\"}\n  - {name: push, function: oci-push@0.3.0, scope: artifact}\n";
+    s.upload_extra("fault-injector@0.4.0").await;
+    let yaml = "version: 1\nname: flaky\nstages:\n  - {name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}\n  - {name: pull, function: oci-pull@0.4.0, scope: artifact}\n  - name: break\n    function: fault-injector@0.4.0\n    scope: artifact\n    params: {mode: fail, repository: \"bad/**\"}\n  - {name: push, function: oci-push@0.4.0, scope: artifact}\n";
     let (status, v) = s
         .call(
             Method::POST,

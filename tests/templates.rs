@@ -2,7 +2,7 @@
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
-use ferry_harness::ferry;
+use ferry_harness::{EXTRA_FUNCTIONS, ferry};
 
 async fn check(text: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -12,14 +12,23 @@ async fn check(text: &str) -> (Option<i32>, String) {
     (run.code, format!("{}{}", run.stdout, run.stderr))
 }
 
-const HEAD: &str = "version: 1\nname: t\nstages:\n  - name: list\n    function: oci-pull-prepare@0.3.0\n    scope: execution\n";
+const HEAD: &str = "version: 1\nname: t\nstages:\n  - name: list\n    function: oci-pull-prepare@0.4.0\n    scope: execution\n";
 
 #[tokio::test]
 async fn shipped_templates_are_valid() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../templates");
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        let run = ferry(FERRY, &["template", "check", path.to_str().unwrap()]).await;
+        // Some ship as uploads (the Helm source): their functions are in
+        // the extra directory.
+        let args = [
+            "--functions-dir",
+            EXTRA_FUNCTIONS,
+            "template",
+            "check",
+            path.to_str().unwrap(),
+        ];
+        let run = ferry(FERRY, &args).await;
         assert_eq!(
             run.code,
             Some(0),
@@ -47,7 +56,7 @@ async fn unknown_function_is_located() {
 #[tokio::test]
 async fn unknown_parameter_is_located_and_known_ones_listed() {
     let (code, out) = check(&format!(
-        "{HEAD}  - name: push\n    function: oci-push@0.3.0\n    scope: artifact\n    params:\n      uplod: chunked\n"
+        "{HEAD}  - name: push\n    function: oci-push@0.4.0\n    scope: artifact\n    params:\n      uplod: chunked\n"
     ))
     .await;
     assert_eq!(code, Some(2));
@@ -74,7 +83,7 @@ async fn structural_errors_are_located() {
         "{out}"
     );
 
-    let (code, out) = check("version: 1\nname: t\nstages:\n  - name: x\n    function: oci-push@0.3.0\n    scope: artifact\n").await;
+    let (code, out) = check("version: 1\nname: t\nstages:\n  - name: x\n    function: oci-push@0.4.0\n    scope: artifact\n").await;
     assert_eq!(code, Some(2));
     assert!(
         out.contains("t.yaml:6:12: the first stage must have scope `execution`"),
@@ -82,7 +91,7 @@ async fn structural_errors_are_located() {
     );
 
     let (code, out) = check(&format!(
-        "{HEAD}  - name: list\n    function: verify@0.3.0\n    scope: artifact\n"
+        "{HEAD}  - name: list\n    function: verify@0.4.0\n    scope: artifact\n"
     ))
     .await;
     assert_eq!(code, Some(2));

@@ -146,14 +146,14 @@ const SLOW: &str = "version: 1
 name: slow
 description: lists, then waits four seconds before copying
 stages:
-  - {name: pull-prepare, function: oci-pull-prepare@0.3.0, scope: execution}
+  - {name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}
   - name: wait
-    function: fault-injector@0.3.0
+    function: fault-injector@0.4.0
     scope: execution
     timeout: 1m
     params: {mode: sleep, seconds: 4}
-  - {name: pull, function: oci-pull@0.3.0, scope: artifact}
-  - {name: push, function: oci-push@0.3.0, scope: artifact}
+  - {name: pull, function: oci-pull@0.4.0, scope: artifact}
+  - {name: push, function: oci-push@0.4.0, scope: artifact}
 ";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -164,6 +164,7 @@ async fn ticks_of_a_single_active_policy_during_a_long_run_are_skipped() {
         .await
         .unwrap();
     let s = Server::start(FERRY, None, &[]).await.unwrap();
+    s.upload_extra("fault-injector@0.4.0").await;
     let (status, v) = s
         .call(
             Method::POST,

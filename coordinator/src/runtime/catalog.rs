@@ -251,7 +251,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_asks_load_a_function_once_and_failures_are_not_kept() {
         let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/functions"));
-        let reference = "oci-push-prepare@0.3.0";
+        let reference = "oci-push-prepare@0.4.0";
         assert!(
             dir.join(format!("{reference}.wasm")).is_file(),
             "{} has no {reference}: run functions/build",

@@ -174,59 +174,13 @@ async fn send_many(
 }
 
 impl transfer::Host for StageState {
+    /// Blobs without URLs come from the source repository, the others from
+    /// where the source serves them.
     async fn copy_blobs(
         &mut self,
         source_repository: String,
         target_repository: String,
         blobs: Vec<types::Descriptor>,
-        opts: transfer::Options,
-    ) -> Vec<Result<transfer::Outcome, types::Error>> {
-        let blobs = blobs.into_iter().map(|d| (d, Vec::new())).collect();
-        self.copy(source_repository, target_repository, blobs, opts)
-            .await
-    }
-
-    async fn copy_from_urls(
-        &mut self,
-        target_repository: String,
-        blobs: Vec<transfer::Located>,
-        opts: transfer::Options,
-    ) -> Vec<Result<transfer::Outcome, types::Error>> {
-        self.copy_located(target_repository, blobs, opts).await
-    }
-}
-
-impl StageState {
-    /// `copy-from-urls`: blobs the source serves at URLs of its own.
-    async fn copy_located(
-        &mut self,
-        target_repository: String,
-        blobs: Vec<transfer::Located>,
-        opts: transfer::Options,
-    ) -> Vec<Result<transfer::Outcome, types::Error>> {
-        let blobs = blobs
-            .into_iter()
-            .map(|l| (l.blob, l.urls))
-            .collect::<Vec<_>>();
-        if let Some(i) = blobs.iter().position(|(_, urls)| urls.is_empty()) {
-            let e = types::Error {
-                kind: types::ErrorKind::Invalid,
-                message: format!("copy-from-urls: blob {} has no URL", blobs[i].0.digest),
-                retryable: false,
-            };
-            return blobs.iter().map(|_| Err(e.clone())).collect();
-        }
-        self.copy(String::new(), target_repository, blobs, opts)
-            .await
-    }
-
-    /// Both copy imports: from the source repository, or (with URLs) from
-    /// where the source serves each blob.
-    async fn copy(
-        &mut self,
-        source_repository: String,
-        target_repository: String,
-        blobs: Vec<(types::Descriptor, Vec<String>)>,
         opts: transfer::Options,
     ) -> Vec<Result<transfer::Outcome, types::Error>> {
         let Some(t) = self.caps.transfer.clone() else {
@@ -242,10 +196,10 @@ impl StageState {
         };
         let blobs = blobs
             .into_iter()
-            .map(|(d, urls)| data::Blob {
+            .map(|d| data::Blob {
                 digest: d.digest,
                 size: d.size,
-                urls,
+                urls: d.urls,
             })
             .collect();
         t.copy_blobs(&source_repository, &target_repository, blobs, &opts)
@@ -260,6 +214,7 @@ impl StageState {
                         data::BlobAction::Uploaded => transfer::Action::Uploaded,
                     },
                     bytes: o.bytes,
+                    size: o.size,
                 })
                 .map_err(Into::into)
             })

@@ -16,13 +16,59 @@ use crate::engine::{
     ExecutionReport, ExecutionStatus, Outcome, PlanAction, Progress, Recorder, RunContext, Runner,
     Seed, TaskReport, TaskStatus,
 };
-use crate::runtime::{Artifact, TracingEvents};
+use crate::runtime::{Artifact, Descriptor, TracingEvents};
 use crate::store::{
-    ExecCounts, ExecStatus, ExecTrigger, Execution, NewTask, Operation, Store, TaskUpdate, now_ms,
+    ExecCounts, ExecStatus, ExecTrigger, Execution, NewTask, Operation, Store, StoreError,
+    TaskUpdate, now_ms,
 };
 
 const POLL_EVERY: Duration = Duration::from_secs(1);
 const STOP_POLL: Duration = Duration::from_millis(300);
+/// Attempts at a write whose loss would lose a final state (an execution's
+/// end, a task's last status), and the wait before the first retry
+/// (doubling after).
+const WRITE_ATTEMPTS: u32 = 4;
+const WRITE_BACKOFF: Duration = Duration::from_millis(250);
+
+/// Runs a store write that must not be lost, trying again while the
+/// database fails (other errors will not change), and answers its last
+/// error. `what` names the write in the log.
+async fn persist<F, Fut>(what: &str, mut write: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
+    let (mut attempt, mut wait) = (1, WRITE_BACKOFF);
+    loop {
+        match write().await {
+            Err(StoreError::Database(e)) if attempt < WRITE_ATTEMPTS => {
+                tracing::warn!(
+                    "{what} (attempt {attempt} of {WRITE_ATTEMPTS}): {e}; retrying in {wait:?}"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                wait *= 2;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Ends execution `id` in the store, retrying; logs when it could not.
+async fn finish(
+    store: &Store,
+    id: i64,
+    status: ExecStatus,
+    text: &str,
+    counts: ExecCounts,
+    report: serde_json::Value,
+) {
+    let what = format!("recording the end of execution {id}");
+    let write = || store.finish_execution(id, status, text, counts, report.clone());
+    if let Err(e) = persist(&what, write).await {
+        tracing::error!("{what} ({} with {counts:?}): {e}", status.as_str());
+    }
+}
 
 pub struct Executor {
     id: String,
@@ -157,16 +203,17 @@ impl Executor {
         let (policy, template, seed) = match prepared {
             Ok(p) => p,
             Err(e) => {
-                let _ = app
-                    .store
-                    .finish_execution(
-                        id,
-                        ExecStatus::Failed,
-                        &format!("cannot start: {e}"),
-                        ExecCounts::default(),
-                        serde_json::json!([]),
-                    )
-                    .await;
+                let text = format!("cannot start: {e}");
+                tracing::warn!("execution {id}: {text}");
+                finish(
+                    &app.store,
+                    id,
+                    ExecStatus::Failed,
+                    &text,
+                    ExecCounts::default(),
+                    serde_json::json!([]),
+                )
+                .await;
                 return;
             }
         };
@@ -200,15 +247,13 @@ impl Executor {
                     Err(e) => (ExecStatus::Failed, e.to_string(), serde_json::json!([])),
                 };
                 let counts = recorder.counts().await;
-                if let Err(e) = app.store.finish_execution(id, status, &text, counts, report).await {
-                    tracing::error!("recording the end of execution {id}: {e}");
-                }
+                finish(&app.store, id, status, &text, counts, report).await;
             }
             _ = stop_requested(&app.store, id) => {
                 // Dropping the run cancelled every transfer in flight.
                 recorder.stop_unfinished().await;
                 let counts = recorder.counts().await;
-                let _ = app.store.finish_execution(id, ExecStatus::Stopped, "stopped by request", counts, serde_json::json!([])).await;
+                finish(&app.store, id, ExecStatus::Stopped, "stopped by request", counts, serde_json::json!([])).await;
             }
             _ = keep_lease(&app.store, id, &self.id, self.lease) => {
                 tracing::error!("execution {id}: lease lost to recovery; stopping here");
@@ -304,6 +349,46 @@ pub struct ArtifactJson {
     pub repository: String,
     pub target_repository: String,
     pub tag: Option<String>,
+    /// What the listing handed on (see the WIT's `artifact.properties`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<(String, String)>,
+    /// Blobs the listing found at URLs: a retry could not find them again
+    /// in a repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub located: Vec<LocatedJson>,
+}
+
+/// A blob at URLs, as a task row keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct LocatedJson {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    pub urls: Vec<String>,
+}
+
+impl ArtifactJson {
+    /// The part of a listed artifact that a task row keeps.
+    pub fn of(a: &Artifact) -> Self {
+        Self {
+            operation: a.operation.into(),
+            repository: a.repository.clone(),
+            target_repository: a.target_repository.clone(),
+            tag: a.tag.clone(),
+            properties: a.properties.clone(),
+            located: a
+                .blobs
+                .iter()
+                .filter(|b| !b.urls.is_empty())
+                .map(|b| LocatedJson {
+                    media_type: b.media_type.clone(),
+                    digest: b.digest.clone(),
+                    size: b.size,
+                    urls: b.urls.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl ArtifactJson {
@@ -323,9 +408,19 @@ impl From<ArtifactJson> for Artifact {
             digest: None,
             media_type: None,
             manifests: Vec::new(),
-            blobs: Vec::new(),
             referrers: Vec::new(),
             no_referrers: false,
+            blobs: a
+                .located
+                .into_iter()
+                .map(|b| Descriptor {
+                    media_type: b.media_type,
+                    digest: b.digest,
+                    size: b.size,
+                    urls: b.urls,
+                })
+                .collect(),
+            properties: a.properties,
         }
     }
 }
@@ -382,7 +477,28 @@ impl StoreRecorder {
                 digest: None,
                 end_time: Some(now_ms()),
             };
-            let _ = self.store.update_task(*id, update).await;
+            self.record_task(*id, update).await;
+        }
+    }
+
+    /// Writes a task's final state, retrying; logs when it could not.
+    async fn record_task(&self, task: i64, update: TaskUpdate) {
+        let what = format!("execution {}: recording task {task}", self.execution);
+        let write = || self.store.update_task(task, update.clone());
+        if let Err(e) = persist(&what, write).await {
+            tracing::error!("{what} as {}: {e}", update.status);
+        }
+    }
+
+    /// Writes the execution's counters; the next write (every task's end,
+    /// and the execution's) carries them again, so a failure is only logged.
+    async fn record_counts(&self) {
+        let counts = self.counts().await;
+        if let Err(e) = self.store.set_counts(self.execution, counts).await {
+            tracing::warn!(
+                "execution {}: recording task counts {counts:?}: {e}",
+                self.execution
+            );
         }
     }
 }
@@ -392,8 +508,7 @@ impl Recorder for StoreRecorder {
         Box::pin(async move {
             if !self.tasks.lock().await.is_empty() {
                 // Recorded already, before the run.
-                let counts = self.counts().await;
-                let _ = self.store.set_counts(self.execution, counts).await;
+                self.record_counts().await;
                 return;
             }
             let rows: Vec<NewTask> = artifacts
@@ -405,13 +520,7 @@ impl Recorder for StoreRecorder {
                     digest: a.digest.clone(),
                     operation: operation(a),
                     status: "running".into(),
-                    artifact: serde_json::to_value(ArtifactJson {
-                        operation: operation(a),
-                        repository: a.repository.clone(),
-                        target_repository: a.target_repository.clone(),
-                        tag: a.tag.clone(),
-                    })
-                    .unwrap_or_default(),
+                    artifact: ArtifactJson::of(a).to_value(),
                 })
                 .collect();
             match self.store.insert_tasks(self.execution, &rows).await {
@@ -420,8 +529,7 @@ impl Recorder for StoreRecorder {
                 }
                 Err(e) => tracing::error!("execution {}: recording tasks: {e}", self.execution),
             }
-            let counts = self.counts().await;
-            let _ = self.store.set_counts(self.execution, counts).await;
+            self.record_counts().await;
         })
     }
 
@@ -455,11 +563,8 @@ impl Recorder for StoreRecorder {
                 digest: task.digest.clone(),
                 end_time: Some(now_ms()),
             };
-            if let Err(e) = self.store.update_task(id, update).await {
-                tracing::error!("execution {}: recording task {id}: {e}", self.execution);
-            }
-            let counts = self.counts().await;
-            let _ = self.store.set_counts(self.execution, counts).await;
+            self.record_task(id, update).await;
+            self.record_counts().await;
         })
     }
 }

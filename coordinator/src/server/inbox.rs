@@ -164,6 +164,8 @@ async fn act(app: &Arc<App>, event: &Event) -> Result<(), StoreError> {
             repository: event.repository.clone(),
             target_repository: target_repository.clone(),
             tag: event.tag.clone(),
+            properties: Vec::new(),
+            located: Vec::new(),
         };
         work.push((
             policy,

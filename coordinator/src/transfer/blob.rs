@@ -47,14 +47,17 @@ pub struct BlobOutcome {
     pub digest: String,
     pub action: BlobAction,
     pub bytes: u64,
+    /// The blob's size (for a blob with URLs, what they answered).
+    pub size: u64,
 }
 
 impl BlobOutcome {
-    fn present(digest: &str) -> Self {
+    fn present(blob: &Blob) -> Self {
         Self {
-            digest: digest.to_string(),
+            digest: blob.digest.clone(),
             action: BlobAction::Present,
             bytes: 0,
+            size: blob.size,
         }
     }
 }
@@ -136,7 +139,7 @@ impl Transfer {
         &self,
         src_repo: &str,
         dst_repo: &str,
-        blob: Blob,
+        mut blob: Blob,
         opts: &CopyOptions,
     ) -> Result<BlobOutcome, TransferError> {
         if !blob.digest.starts_with("sha256:") || blob.digest.len() != 71 {
@@ -144,6 +147,9 @@ impl Transfer {
                 Kind::Invalid,
                 format!("blob {}: only sha256 digests are supported", blob.digest),
             ));
+        }
+        if blob.size == 0 && !blob.urls.is_empty() {
+            blob.size = self.size_at_urls(&blob).await?;
         }
         let outcome = self.make_present(src_repo, dst_repo, &blob, opts).await;
         if let (Err(_), Some(known)) = (&outcome, self.target.known()) {
@@ -159,7 +165,7 @@ impl Transfer {
         blob: &Blob,
         opts: &CopyOptions,
     ) -> Result<BlobOutcome, TransferError> {
-        let present = || Ok(BlobOutcome::present(&blob.digest));
+        let present = || Ok(BlobOutcome::present(blob));
         // Placed by this execution already, or known from an earlier run
         // (the existence cache): not even a HEAD.
         let placed = self.ledger.placed(&blob.digest, dst_repo);
@@ -247,7 +253,7 @@ impl Transfer {
         let _permit = self.permit().await?;
         let may_have = waited || !self.target.unknown_repository(dst_repo);
         if may_have && self.exists(dst_repo, &blob.digest).await? {
-            return Ok(BlobOutcome::present(&blob.digest));
+            return Ok(BlobOutcome::present(blob));
         }
         self.mount_or_upload(src_repo, dst_repo, blob, opts, candidates)
             .await
@@ -303,6 +309,7 @@ impl Transfer {
                         digest: blob.digest.clone(),
                         action: BlobAction::Mounted,
                         bytes: 0,
+                        size: blob.size,
                     });
                 }
                 // The registry could not mount but opened an upload instead.
@@ -324,6 +331,7 @@ impl Transfer {
             digest: blob.digest.clone(),
             action: BlobAction::Uploaded,
             bytes,
+            size: blob.size,
         })
     }
 
@@ -361,6 +369,45 @@ impl Transfer {
                 )
             })?;
         self.target.location(loc)
+    }
+
+    /// The size of a blob its listing did not know, from the first of its
+    /// URLs that answers a HEAD with a length.
+    async fn size_at_urls(&self, blob: &Blob) -> Result<u64, TransferError> {
+        let mut last = None;
+        for u in &blob.urls {
+            let attempt = async {
+                let (url, own) = self.source.foreign_url(u)?;
+                let who = format!("{} HEAD {url}", self.source.role());
+                let resp = if own {
+                    self.source
+                        .execute(Method::HEAD, url, HeaderMap::new(), None)
+                        .await?
+                } else {
+                    self.source
+                        .http()
+                        .head(url)
+                        .send()
+                        .await
+                        .map_err(|e| stream_error(&who, e))?
+                };
+                let resp = expect(resp, StatusCode::OK, &who).await?;
+                resp.headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        TransferError::new(
+                            Kind::Rejected,
+                            format!("{who}: no Content-Length, so the blob's size is unknown"),
+                        )
+                    })
+            };
+            match attempt.await {
+                Ok(size) => return Ok(size),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("urls is not empty"))
     }
 
     /// Opens the blob's body at the source: from its repository, or from

@@ -142,6 +142,31 @@ pub enum Deleted {
     Unsupported(String),
 }
 
+/// What [`Registry::put_blob`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobPut {
+    /// The repository had it already.
+    Present,
+    Uploaded,
+}
+
+/// The path and query of an upload `Location` (an absolute URL or a path),
+/// which is all `send` takes.
+pub fn location_path(location: &str) -> String {
+    let path = match location.find("://") {
+        Some(i) => {
+            let rest = &location[i + 3..];
+            rest.find(['/', '?']).map_or("/", |j| &rest[j..])
+        }
+        None => location,
+    };
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    }
+}
+
 /// One of the policy's registries, reached through the run's host.
 #[derive(Clone, Copy)]
 pub struct Registry<'h> {
@@ -703,6 +728,58 @@ impl<'h> Registry<'h> {
             .collect()
     }
 
+    /// Makes a small blob whose bytes the stage holds (a config it wrote)
+    /// present in `repository`: `HEAD`, else a monolithic upload (`POST` an
+    /// upload session, then `PUT` the bytes with their digest, which the
+    /// registry checks). Blobs of the source go through the host's
+    /// copy-blobs instead, never through the guest.
+    pub fn put_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        bytes: Vec<u8>,
+    ) -> Result<BlobPut, WitError> {
+        let head = format!("/v2/{repository}/blobs/{digest}");
+        let resp = self.send(request("HEAD", head.clone(), vec![], None))?;
+        match resp.status {
+            200 => return Ok(BlobPut::Present),
+            404 => {}
+            _ => return Err(self.unexpected("HEAD", &head, &resp)),
+        }
+        let start = format!("/v2/{repository}/blobs/uploads/");
+        let resp = self.send(request("POST", start.clone(), vec![], None))?;
+        if resp.status != 202 {
+            return Err(self.unexpected("POST", &start, &resp));
+        }
+        let Some(location) = header(&resp.headers, "location").filter(|l| !l.is_empty()) else {
+            return Err(rejected(format!(
+                "{} registry: POST {start} answered 202 without a Location",
+                self.name()
+            )));
+        };
+        let location = location_path(location);
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{separator}digest={digest}");
+        let resp = self.send(request(
+            "PUT",
+            put.clone(),
+            vec![("Content-Type".into(), "application/octet-stream".into())],
+            Some(bytes),
+        ))?;
+        if resp.status != 201 {
+            return Err(self.unexpected("PUT", &put, &resp));
+        }
+        if let Some(d) = header(&resp.headers, "docker-content-digest")
+            && d != digest
+        {
+            return Err(rejected(format!(
+                "{} registry: PUT {put} stored the blob as {d}, expected {digest}",
+                self.name()
+            )));
+        }
+        Ok(BlobPut::Uploaded)
+    }
+
     /// The referrers API: `Some(descriptors)` when the registry serves it
     /// (a 200 with an index), `None` otherwise.
     pub fn referrers_api(
@@ -877,6 +954,117 @@ mod tests {
                 "target GET /v2/m/a/tags/list?n=2",
                 "source GET /v2/a/tags/list?last=2&n=2",
             ]
+        );
+    }
+
+    #[test]
+    fn puts_a_small_blob_unless_present() {
+        use ferry_sdk::FakeHost;
+        const D: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+        assert_eq!(
+            location_path("https://r.test:5000/v2/a/blobs/uploads/u?s=1"),
+            "/v2/a/blobs/uploads/u?s=1"
+        );
+        assert_eq!(
+            location_path("/v2/a/blobs/uploads/u"),
+            "/v2/a/blobs/uploads/u"
+        );
+        assert_eq!(location_path("http://r.test"), "/");
+
+        let host = FakeHost::new();
+        host.answer(
+            Role::Target,
+            "POST",
+            "/v2/a/blobs/uploads/",
+            Response::new(202)
+                .with_header("Location", "http://r.test/v2/a/blobs/uploads/u?state=x"),
+        )
+        .answer(
+            Role::Target,
+            "PUT",
+            &format!("/v2/a/blobs/uploads/u?state=x&digest={D}"),
+            Response::new(201).with_header("Docker-Content-Digest", D),
+        )
+        .answer(
+            Role::Target,
+            "HEAD",
+            &format!("/v2/b/blobs/{D}"),
+            Response::new(200),
+        );
+        let target = Registry::target(&host);
+        assert_eq!(
+            target.put_blob("a", D, b"{}".to_vec()),
+            Ok(BlobPut::Uploaded)
+        );
+        assert_eq!(
+            target.put_blob("b", D, b"{}".to_vec()),
+            Ok(BlobPut::Present)
+        );
+        assert_eq!(
+            host.requests(),
+            [
+                format!("target HEAD /v2/a/blobs/{D}"),
+                "target POST /v2/a/blobs/uploads/".to_owned(),
+                format!("target PUT /v2/a/blobs/uploads/u?state=x&digest={D}"),
+                format!("target HEAD /v2/b/blobs/{D}"),
+            ]
+        );
+        let (_, put) = host.sent()[2].clone();
+        assert_eq!(
+            (put.headers, put.body),
+            (
+                vec![(
+                    "Content-Type".to_owned(),
+                    "application/octet-stream".to_owned()
+                )],
+                Some(b"{}".to_vec())
+            )
+        );
+
+        // No Location, or a refused PUT: errors that say so.
+        let host = FakeHost::new();
+        host.answer(
+            Role::Target,
+            "POST",
+            "/v2/a/blobs/uploads/",
+            Response::new(202),
+        );
+        let e = Registry::target(&host)
+            .put_blob("a", D, vec![])
+            .unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (
+                ErrorKind::Rejected,
+                "target registry: POST /v2/a/blobs/uploads/ answered 202 without a Location"
+            )
+        );
+        let host = FakeHost::new();
+        host.answer(
+            Role::Target,
+            "POST",
+            "/v2/a/blobs/uploads/",
+            Response::new(202).with_header("Location", "/v2/a/blobs/uploads/u"),
+        )
+        .answer(
+            Role::Target,
+            "PUT",
+            &format!("/v2/a/blobs/uploads/u?digest={D}"),
+            Response::new(400).with_body(
+                r#"{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}"#,
+            ),
+        );
+        let e = Registry::target(&host)
+            .put_blob("a", D, vec![])
+            .unwrap_err();
+        assert_eq!(
+            (e.kind, e.message),
+            (
+                ErrorKind::Rejected,
+                format!(
+                    "target registry: PUT /v2/a/blobs/uploads/u?digest={D} answered 400: DIGEST_INVALID digest did not match"
+                )
+            )
         );
     }
 

@@ -54,6 +54,9 @@ impl Descriptor {
             media_type: self.media_type.clone(),
             digest: self.digest.clone(),
             size: self.size,
+            // Copied from the source repository: foreign layers, the ones
+            // with URLs, are left out of copies (see `is_foreign`).
+            urls: Vec::new(),
         }
     }
 }

@@ -262,6 +262,7 @@ fn listed(operation: Operation, repository: &str, target_repository: &str, tag: 
         blobs: vec![],
         referrers: vec![],
         no_referrers: false,
+        properties: vec![],
     }
 }
 

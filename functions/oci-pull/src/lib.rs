@@ -178,6 +178,7 @@ mod tests {
             media_type: media_type.into(),
             digest: digest.into(),
             size,
+            urls: vec![],
         }
     }
 

@@ -323,7 +323,7 @@ mod tests {
     use super::*;
     use ferry_sdk::fake::{BlobCopy, artifact, input, sha256};
     use ferry_sdk::registry::Response;
-    use ferry_sdk::transfer::{Action, Located, Outcome};
+    use ferry_sdk::transfer::{Action, Outcome};
     use ferry_sdk::{Descriptor, FakeHost, Role};
     use oci_guest::manifest::OCI_MANIFEST;
 
@@ -337,6 +337,7 @@ mod tests {
             media_type: "application/octet-stream".into(),
             digest: digest.into(),
             size,
+            urls: vec![],
         }
     }
 
@@ -376,6 +377,7 @@ mod tests {
                 digest: CONFIG.into(),
                 action: Action::Present,
                 bytes: 0,
+                size: 2,
             }),
         );
         let mut input = pulled();
@@ -411,16 +413,12 @@ mod tests {
                 "target PUT /v2/mirror/lib/app/manifests/v1".to_owned(),
             ]
         );
-        let unlocated = |b| Located {
-            blob: b,
-            urls: vec![],
-        };
         assert_eq!(
             host.copies(),
             [BlobCopy {
-                source_repository: Some("lib/app".into()),
+                source_repository: "lib/app".into(),
                 target_repository: "mirror/lib/app".into(),
-                blobs: vec![unlocated(blob(CONFIG, 2)), unlocated(blob(LAYER, 10))],
+                blobs: vec![blob(CONFIG, 2), blob(LAYER, 10)],
                 opts: Options {
                     mode: UploadMode::Chunked,
                     chunk_size: 5,

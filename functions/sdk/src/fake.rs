@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::host::{Host, Level};
 use crate::registry::{Request, Response};
-use crate::transfer::{Action, Located, Options, Outcome};
+use crate::transfer::{Action, Options, Outcome};
 use crate::{Artifact, Descriptor, Endpoint, Operation, Policy, Role, StageInput, WitError};
 
 impl Response {
@@ -41,15 +41,13 @@ pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-/// One `copy_blobs` or `copy_from_urls` call.
+/// One `copy_blobs` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobCopy {
-    /// The source repository; `None` for a copy from URLs.
-    pub source_repository: Option<String>,
+    pub source_repository: String,
     pub target_repository: String,
-    /// The blobs, each with the URLs to fetch it from (none for a copy from
-    /// the source repository).
-    pub blobs: Vec<Located>,
+    /// The blobs, each with the URLs to fetch it from, if any.
+    pub blobs: Vec<Descriptor>,
     pub opts: Options,
 }
 
@@ -200,16 +198,14 @@ impl FakeHost {
         let answers = copy
             .blobs
             .iter()
-            .map(|l| {
-                let digest = &l.blob.digest;
-                match scripted.iter().find(|(d, _)| d == digest) {
-                    Some((_, answer)) => answer.clone(),
-                    None => Ok(Outcome {
-                        digest: digest.clone(),
-                        action: Action::Uploaded,
-                        bytes: l.blob.size,
-                    }),
-                }
+            .map(|b| match scripted.iter().find(|(d, _)| *d == b.digest) {
+                Some((_, answer)) => answer.clone(),
+                None => Ok(Outcome {
+                    digest: b.digest.clone(),
+                    action: Action::Uploaded,
+                    bytes: b.size,
+                    size: b.size,
+                }),
             })
             .collect();
         self.copies.borrow_mut().push(copy);
@@ -250,27 +246,7 @@ impl Host for FakeHost {
         opts: &Options,
     ) -> Vec<Result<Outcome, WitError>> {
         self.copy(BlobCopy {
-            source_repository: Some(source_repository.to_owned()),
-            target_repository: target_repository.to_owned(),
-            blobs: blobs
-                .iter()
-                .map(|b| Located {
-                    blob: b.clone(),
-                    urls: Vec::new(),
-                })
-                .collect(),
-            opts: opts.clone(),
-        })
-    }
-
-    fn copy_from_urls(
-        &self,
-        target_repository: &str,
-        blobs: &[Located],
-        opts: &Options,
-    ) -> Vec<Result<Outcome, WitError>> {
-        self.copy(BlobCopy {
-            source_repository: None,
+            source_repository: source_repository.to_owned(),
             target_repository: target_repository.to_owned(),
             blobs: blobs.to_vec(),
             opts: opts.clone(),
@@ -331,6 +307,7 @@ pub fn artifact(repository: &str, tag: &str) -> Artifact {
         blobs: Vec::new(),
         referrers: Vec::new(),
         no_referrers: false,
+        properties: Vec::new(),
     }
 }
 
@@ -407,6 +384,7 @@ mod tests {
             media_type: "application/octet-stream".into(),
             digest: d.into(),
             size,
+            urls: vec![],
         };
         let opts = Options {
             mode: UploadMode::Chunked,
@@ -428,36 +406,28 @@ mod tests {
                 Ok(Outcome {
                     digest: "sha256:a".into(),
                     action: Action::Uploaded,
-                    bytes: 3
+                    bytes: 3,
+                    size: 3,
                 }),
                 Err(refused)
             ]
         );
-        let located = Located {
-            blob: blob("sha256:c", 1),
+        let located = Descriptor {
             urls: vec!["https://cdn.test/c".into()],
+            ..blob("sha256:c", 1)
         };
-        host.copy_from_urls("dst", std::slice::from_ref(&located), &opts);
+        host.copy_blobs("", "dst", std::slice::from_ref(&located), &opts);
         assert_eq!(
             host.copies(),
             [
                 BlobCopy {
-                    source_repository: Some("src".into()),
+                    source_repository: "src".into(),
                     target_repository: "dst".into(),
-                    blobs: vec![
-                        Located {
-                            blob: blob("sha256:a", 3),
-                            urls: vec![]
-                        },
-                        Located {
-                            blob: blob("sha256:b", 4),
-                            urls: vec![]
-                        },
-                    ],
+                    blobs: vec![blob("sha256:a", 3), blob("sha256:b", 4)],
                     opts: opts.clone(),
                 },
                 BlobCopy {
-                    source_repository: None,
+                    source_repository: String::new(),
                     target_repository: "dst".into(),
                     blobs: vec![located],
                     opts,

@@ -4,7 +4,7 @@
 
 use crate::bindings::ferry::replication::{host, notify, registry, transfer};
 use crate::registry::{Request, Response};
-use crate::transfer::{Located, Options, Outcome};
+use crate::transfer::{Options, Outcome};
 use crate::{Descriptor, Role, WitError};
 
 pub use host::Level;
@@ -28,22 +28,14 @@ pub trait Host {
     /// Requests to either registry, all sent concurrently; answers in order.
     fn send_each(&self, reqs: &[(Role, Request)]) -> Vec<Result<Response, WitError>>;
 
-    /// Makes every blob present in the target repository, streamed from the
-    /// source repository inside the host; answers per blob, in order.
+    /// Makes every blob present in the target repository, streamed inside
+    /// the host from the source repository, or from the blob's `urls` when
+    /// it has some; answers per blob, in order.
     fn copy_blobs(
         &self,
         source_repository: &str,
         target_repository: &str,
         blobs: &[Descriptor],
-        opts: &Options,
-    ) -> Vec<Result<Outcome, WitError>>;
-
-    /// Makes every blob present in the target repository, streamed from the
-    /// source's own URLs; answers per blob, in order.
-    fn copy_from_urls(
-        &self,
-        target_repository: &str,
-        blobs: &[Located],
         opts: &Options,
     ) -> Vec<Result<Outcome, WitError>>;
 
@@ -100,15 +92,6 @@ impl Host for WitHost {
         opts: &Options,
     ) -> Vec<Result<Outcome, WitError>> {
         transfer::copy_blobs(source_repository, target_repository, blobs, opts)
-    }
-
-    fn copy_from_urls(
-        &self,
-        target_repository: &str,
-        blobs: &[Located],
-        opts: &Options,
-    ) -> Vec<Result<Outcome, WitError>> {
-        transfer::copy_from_urls(target_repository, blobs, opts)
     }
 
     fn notify_post(&self, url: &str, content_type: &str, body: &[u8]) -> Result<u16, WitError> {

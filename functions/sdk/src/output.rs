@@ -98,6 +98,7 @@ mod tests {
             blobs: vec![],
             referrers: vec![],
             no_referrers: false,
+            properties: vec![],
         }
     }
 

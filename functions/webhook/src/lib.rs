@@ -123,7 +123,7 @@ mod tests {
         input.params = vec![("url".into(), url.into())];
         input.previous = vec![Report {
             stage: "push".into(),
-            function: "oci-push@0.3.0".into(),
+            function: "oci-push@0.4.0".into(),
             status: Status::Failed,
             counts: vec![("blobs-uploaded".into(), 2)],
             bytes: 7,
@@ -170,7 +170,7 @@ mod tests {
                 "source": "https://source.test",
                 "target": "https://target.test",
                 "artifacts": [{"repository": "lib/app", "target-repository": "lib/app", "tag": "v1", "digest": null}],
-                "previous": [{"stage": "push", "function": "oci-push@0.3.0", "status": "failed",
+                "previous": [{"stage": "push", "function": "oci-push@0.4.0", "status": "failed",
                               "counts": {"blobs-uploaded": 2}, "bytes": 7, "messages": ["m"]}],
             })
         );

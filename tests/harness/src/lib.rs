@@ -57,6 +57,18 @@ pub use sample::{SAMPLE, push_sample};
 pub use server::{Body, PgDatabase, Server};
 pub use token::TokenServer;
 
+/// Where `functions/build` installs the functions that are not built in
+/// (the test-only fault-injector, the Helm source): a test uploads them, or
+/// names this directory with `--functions-dir`.
+pub const EXTRA_FUNCTIONS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/functions/extra");
+
+/// The component `name@version` from [`EXTRA_FUNCTIONS`].
+pub fn extra_function(reference: &str) -> Vec<u8> {
+    let path = format!("{EXTRA_FUNCTIONS}/{reference}.wasm");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}; run functions/build"))
+}
+
 /// OCI and Docker media types used by the harness.
 pub mod media {
     /// Docker v2 schema2 image manifest.

@@ -166,6 +166,16 @@ impl Server {
         v["id"].as_i64().expect("registry id")
     }
 
+    /// Uploads `name@version` from [`crate::EXTRA_FUNCTIONS`] under its
+    /// own name and version.
+    pub async fn upload_extra(&self, reference: &str) {
+        let (name, version) = reference.split_once('@').expect("name@version");
+        let path = format!("/api/v1/functions?name={name}&version={version}");
+        let body = Body::Wasm(crate::extra_function(reference));
+        let (status, v) = self.call(reqwest::Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 201, "uploading {reference}: {v}");
+    }
+
     /// A policy's executions, newest first (the last 100).
     pub async fn executions(&self, policy: i64) -> Vec<Value> {
         self.get(&format!(

@@ -14,7 +14,7 @@ pub enum RegistryCommand {
     Add {
         /// A unique name for it, used by policies.
         name: String,
-        /// Its URL, `http(s)://host[:port]`.
+        /// Its URL, `http(s)://host[:port][/path]` (a path for kinds that use one, such as chart repositories).
         url: String,
         /// Registry kind: which adapter functions serve it.
         #[arg(long = "type", value_name = "TYPE", default_value = "distribution")]
