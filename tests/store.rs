@@ -752,7 +752,7 @@ fn new_task(repo: &str, status: &str) -> NewTask {
         tag: Some("latest".into()),
         digest: None,
         operation: Operation::Copy,
-        status: status.into(),
+        status: ExecStatus::parse(status).expect("a status"),
         artifact: json!({"repository": repo, "tags": ["latest"]}),
     }
 }
@@ -784,7 +784,7 @@ async fn recover(store: Store) {
         .update_task(
             ids[0],
             TaskUpdate {
-                status: "succeeded".into(),
+                status: ExecStatus::Succeeded,
                 attempts: 1,
                 stages: json!([]),
                 error: None,
@@ -834,7 +834,10 @@ async fn recover(store: Store) {
     assert_eq!(tasks[1].error.as_deref(), Some(text));
     assert!(tasks[2].end_time.is_some());
     assert_eq!(
-        store.task_artifacts(e.id, "failed").await.unwrap(),
+        store
+            .task_artifacts(e.id, ExecStatus::Failed)
+            .await
+            .unwrap(),
         vec![
             json!({"repository": "busy", "tags": ["latest"]}),
             json!({"repository": "waiting", "tags": ["latest"]}),
@@ -908,7 +911,7 @@ async fn tasks_and_reports(store: Store) {
         .update_task(
             ids[1],
             TaskUpdate {
-                status: "succeeded".into(),
+                status: ExecStatus::Succeeded,
                 attempts: 2,
                 stages: stages.clone(),
                 error: None,
@@ -924,7 +927,7 @@ async fn tasks_and_reports(store: Store) {
             .update_task(
                 999,
                 TaskUpdate {
-                    status: "failed".into(),
+                    status: ExecStatus::Failed,
                     attempts: 0,
                     stages: json!([]),
                     error: None,
@@ -939,10 +942,10 @@ async fn tasks_and_reports(store: Store) {
     let tasks = store.list_tasks(e.id).await.unwrap();
     assert_eq!(tasks.len(), 2);
     assert_eq!(tasks[0].id, ids[0]);
-    assert_eq!(tasks[0].status, "pending");
+    assert_eq!(tasks[0].status, ExecStatus::Pending);
     assert_eq!(tasks[0].stages, json!([]));
     assert_eq!(tasks[0].tag.as_deref(), Some("latest"));
-    assert_eq!(tasks[1].status, "succeeded");
+    assert_eq!(tasks[1].status, ExecStatus::Succeeded);
     assert_eq!(tasks[1].attempts, 2);
     assert_eq!(tasks[1].stages, stages);
     assert_eq!(tasks[1].digest.as_deref(), Some("sha256:cc"));
@@ -1123,7 +1126,7 @@ fn copy_task(repository: &str, tag: &str) -> NewTask {
         tag: Some(tag.into()),
         digest: None,
         operation: Operation::Copy,
-        status: "pending".into(),
+        status: ExecStatus::Pending,
         artifact: json!({"repository": repository, "tag": tag}),
     }
 }

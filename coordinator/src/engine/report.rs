@@ -72,6 +72,18 @@ pub enum TaskStatus {
     Stopped,
 }
 
+/// A finished task's status, as the store keeps it.
+impl From<TaskStatus> for crate::store::ExecStatus {
+    fn from(s: TaskStatus) -> Self {
+        match s {
+            TaskStatus::Succeeded => Self::Succeeded,
+            TaskStatus::Failed => Self::Failed,
+            TaskStatus::Skipped => Self::Skipped,
+            TaskStatus::Stopped => Self::Stopped,
+        }
+    }
+}
+
 /// `repo:tag`, else `repo@digest`, else `repo`: how messages name an artifact.
 pub fn artifact_name(repository: &str, tag: Option<&str>, digest: Option<&str>) -> String {
     match (tag, digest) {

@@ -157,7 +157,7 @@ impl Executor {
                 (Some(of), _) => {
                     let artifacts = app
                         .store
-                        .task_artifacts(of, "failed")
+                        .task_artifacts(of, ExecStatus::Failed)
                         .await?
                         .into_iter()
                         .filter_map(|v| {
@@ -469,7 +469,7 @@ impl StoreRecorder {
         for (id, status) in tasks.iter_mut().filter(|(_, s)| s.is_none()) {
             *status = Some(TaskStatus::Stopped);
             let update = TaskUpdate {
-                status: "stopped".into(),
+                status: ExecStatus::Stopped,
                 attempts: 0,
                 stages: serde_json::json!([]),
                 error: Some("stopped by request".into()),
@@ -519,7 +519,7 @@ impl Recorder for StoreRecorder {
                     tag: a.tag.clone(),
                     digest: a.digest.clone(),
                     operation: operation(a),
-                    status: "running".into(),
+                    status: ExecStatus::Running,
                     artifact: ArtifactJson::of(a).to_value(),
                 })
                 .collect();
@@ -544,13 +544,7 @@ impl Recorder for StoreRecorder {
                 entry.0
             };
             let update = TaskUpdate {
-                status: match task.status {
-                    TaskStatus::Succeeded => "succeeded",
-                    TaskStatus::Failed => "failed",
-                    TaskStatus::Skipped => "skipped",
-                    TaskStatus::Stopped => "stopped",
-                }
-                .into(),
+                status: task.status.into(),
                 attempts: task
                     .stages
                     .iter()

@@ -13,7 +13,9 @@ use tokio::sync::Notify;
 
 use super::executor::ArtifactJson;
 use super::{App, eager, resolve};
-use crate::store::{Event, EventKind, NewTask, Operation, Policy, StoreError, TriggerKind, now_ms};
+use crate::store::{
+    Event, EventKind, ExecStatus, NewTask, Operation, Policy, StoreError, TriggerKind, now_ms,
+};
 
 /// Events taken at once.
 const BATCH: i64 = 100;
@@ -175,7 +177,7 @@ async fn act(app: &Arc<App>, event: &Event) -> Result<(), StoreError> {
                 tag: event.tag.clone(),
                 digest: None,
                 operation,
-                status: "pending".into(),
+                status: ExecStatus::Pending,
                 artifact: artifact.to_value(),
             },
         ));

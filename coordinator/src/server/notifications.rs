@@ -211,10 +211,9 @@ fn check_repository(name: &str) -> Result<(), String> {
 }
 
 fn check_digest(digest: &str) -> Result<(), String> {
-    match digest.split_once(':') {
-        Some((alg, hex)) if !alg.is_empty() && hex.len() >= 32 => Ok(()),
-        _ => Err(format!("digest {digest:?} is not a digest")),
-    }
+    ferry_digest::Digest::parse(digest)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -363,6 +363,7 @@ pub struct Policy {
     pub next_fire_time: Option<Millis>,
 }
 
+/// The status of an execution, and of each of its tasks: one vocabulary.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecStatus {
@@ -400,6 +401,12 @@ impl ExecStatus {
 
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+impl std::fmt::Display for ExecStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -474,8 +481,7 @@ pub struct Task {
     pub tag: Option<String>,
     pub digest: Option<String>,
     pub operation: Operation,
-    /// pending | running | succeeded | failed | stopped | skipped.
-    pub status: String,
+    pub status: ExecStatus,
     /// Why a skipped task was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -524,7 +530,7 @@ pub struct NewTask {
     pub tag: Option<String>,
     pub digest: Option<String>,
     pub operation: Operation,
-    pub status: String,
+    pub status: ExecStatus,
     /// What the engine needs to run this task again (for retries).
     pub artifact: serde_json::Value,
 }
@@ -532,7 +538,7 @@ pub struct NewTask {
 /// A task's new state (`Store::update_task`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskUpdate {
-    pub status: String,
+    pub status: ExecStatus,
     pub attempts: i64,
     pub stages: serde_json::Value,
     pub error: Option<String>,

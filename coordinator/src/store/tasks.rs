@@ -3,7 +3,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{NewTask, Operation, Store, StoreError, Task, TaskUpdate, get_json, now_ms, to_json};
+use super::{
+    ExecStatus, NewTask, Operation, Store, StoreError, Task, TaskUpdate, get_json, now_ms, to_json,
+};
 
 const COLS: &str = "id, execution_id, repository, target_repository, tag, digest, operation, \
                     status, reason, attempts, stages, error, start_time, end_time";
@@ -21,7 +23,13 @@ fn from_row(row: &AnyRow) -> Result<Task, sqlx::Error> {
             index: "operation".into(),
             source: format!("unknown task operation {operation:?}").into(),
         })?,
-        status: row.try_get("status")?,
+        status: {
+            let status: String = row.try_get("status")?;
+            ExecStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: "status".into(),
+                source: format!("unknown task status {status:?}").into(),
+            })?
+        },
         reason: row.try_get("reason")?,
         attempts: row.try_get("attempts")?,
         stages: get_json(row, "stages")?,
@@ -57,7 +65,7 @@ impl Store {
             .bind(t.tag.clone())
             .bind(t.digest.clone())
             .bind(t.operation.as_str())
-            .bind(&t.status)
+            .bind(t.status.as_str())
             .bind(to_json(&t.artifact)?)
             .bind(now)
             .fetch_one(&mut *tx)
@@ -82,7 +90,7 @@ impl Store {
              digest = COALESCE($6, digest), end_time = $7, reason = $8 WHERE id = $1",
         )
         .bind(task_id)
-        .bind(&u.status)
+        .bind(u.status.as_str())
         .bind(u.attempts)
         .bind(to_json(&u.stages)?)
         .bind(u.error.clone())
@@ -130,13 +138,13 @@ impl Store {
     pub async fn task_artifacts(
         &self,
         execution_id: i64,
-        status: &str,
+        status: ExecStatus,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         let rows = sqlx::query(
             "SELECT artifact FROM tasks WHERE execution_id = $1 AND status = $2 ORDER BY id",
         )
         .bind(execution_id)
-        .bind(status)
+        .bind(status.as_str())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

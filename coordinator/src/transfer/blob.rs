@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
+use ferry_digest::{Algorithm, Digest};
 use futures::{Stream, StreamExt as _};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, LOCATION};
 use reqwest::{Method, StatusCode};
@@ -142,11 +143,15 @@ impl Transfer {
         mut blob: Blob,
         opts: &CopyOptions,
     ) -> Result<BlobOutcome, TransferError> {
-        if !blob.digest.starts_with("sha256:") || blob.digest.len() != 71 {
-            return Err(TransferError::new(
-                Kind::Invalid,
-                format!("blob {}: only sha256 digests are supported", blob.digest),
-            ));
+        match Digest::parse(&blob.digest) {
+            Ok(d) if d.algorithm() == Algorithm::Sha256 => {}
+            Ok(_) => {
+                return Err(TransferError::new(
+                    Kind::Invalid,
+                    format!("blob {}: only sha256 digests are supported", blob.digest),
+                ));
+            }
+            Err(e) => return Err(TransferError::new(Kind::Invalid, format!("blob: {e}"))),
         }
         if blob.size == 0 && !blob.urls.is_empty() {
             blob.size = self.size_at_urls(&blob).await?;

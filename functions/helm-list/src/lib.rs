@@ -18,7 +18,7 @@ use ferry_scope::map_repository;
 use ferry_sdk::errors::invalid;
 use ferry_sdk::registry::{Request, Response};
 use ferry_sdk::{
-    Artifact, Counts, Descriptor, ErrorKind, FunctionInfo, Guest, Host, Operation, Output,
+    Artifact, Counts, Descriptor, Digest, ErrorKind, FunctionInfo, Guest, Host, Operation, Output,
     PlanAction, PlanEntry, Role, StageInput, StageOutput, WitError, WitHost,
 };
 use oci_guest::client::{Registry, check_repository, check_tag};
@@ -347,8 +347,7 @@ fn beside(index: &str, url: &str) -> String {
 /// when it is not one.
 fn sha256(digest: &str) -> Option<String> {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
+    Digest::sha256_hex(hex).ok().map(Digest::into_string)
 }
 
 /// The artifact of one index entry: its archive by URL and digest, its

@@ -6,6 +6,7 @@ use crate::manifest::{self, Descriptor, Document, Kind, Manifest};
 use crate::status::{envelope, status_error};
 use ferry_sdk::errors::{context, error, internal, invalid, not_found, rejected};
 use ferry_sdk::registry::{Request, Response};
+use ferry_sdk::{Algorithm, Digest};
 use ferry_sdk::{ErrorKind, Host, Role, WitError};
 use std::collections::HashSet;
 
@@ -368,14 +369,16 @@ impl<'h> Registry<'h> {
     /// reference is one) and against `Docker-Content-Digest`.
     fn verify(&self, repository: &str, reference: &str, resp: &Response) -> Result<(), WitError> {
         let name = self.name();
-        if reference.starts_with("sha256:") && resp.digest != reference {
+        // The host hashes bodies with sha256: other digests are not compared.
+        let sha256 = |d: &str| Digest::parse(d).is_ok_and(|d| d.algorithm() == Algorithm::Sha256);
+        if sha256(reference) && resp.digest != reference {
             return Err(rejected(format!(
                 "{name} registry served {repository}@{reference} with a body whose digest is {}",
                 resp.digest
             )));
         }
         if let Some(dcd) = header(&resp.headers, "docker-content-digest") {
-            let mismatch = if dcd.starts_with("sha256:") {
+            let mismatch = if sha256(dcd) {
                 dcd != resp.digest
             } else {
                 is_digest(reference) && dcd != reference

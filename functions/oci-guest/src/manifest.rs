@@ -1,6 +1,7 @@
 //! Manifests: Docker schema2 and OCI image manifests and indexes (they share
 //! field names), their media types, and what a replication needs from them.
 
+use ferry_sdk::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -249,22 +250,7 @@ pub fn is_manifest_type(media_type: &str) -> bool {
 /// Checks that `digest` is `algorithm:encoded` as the OCI spec defines it,
 /// strictly for sha256/sha512 (so it is safe in a URL path).
 pub fn check_digest(digest: &str) -> Result<(), String> {
-    let (alg, hex) = digest
-        .split_once(':')
-        .ok_or("a digest must be algorithm:hex")?;
-    let len = match alg {
-        "sha256" => 64,
-        "sha512" => 128,
-        _ => return Err(format!("unsupported digest algorithm {alg:?}")),
-    };
-    if hex.len() != len
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(format!("{alg} digests are {len} lowercase hex digits"));
-    }
-    Ok(())
+    Digest::parse(digest).map(drop).map_err(|e| e.to_string())
 }
 
 /// The referrers fallback tag of a digest: `sha256:abc…` -> `sha256-abc…`

@@ -39,6 +39,7 @@ pub mod records;
 pub use counts::{Counter, Counts};
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeHost;
+pub use ferry_digest::{Algorithm, Digest, DigestError};
 pub use host::{Host, WitHost};
 pub use output::Output;
 

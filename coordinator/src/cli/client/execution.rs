@@ -125,7 +125,7 @@ impl TaskStages {
     }
 
     fn failed(&self) -> bool {
-        self.task.status == ExecStatus::Failed.as_str()
+        self.task.status == ExecStatus::Failed
     }
 }
 

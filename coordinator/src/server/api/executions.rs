@@ -228,7 +228,7 @@ async fn retry(
             "execution {id} was skipped: start a new one instead"
         )));
     }
-    let failed = state.store.task_artifacts(id, "failed").await?;
+    let failed = state.store.task_artifacts(id, ExecStatus::Failed).await?;
     if failed.is_empty() {
         return Err(ApiError::conflict(format!(
             "execution {id} has no failed tasks to retry"
