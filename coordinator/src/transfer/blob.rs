@@ -376,43 +376,19 @@ impl Transfer {
         self.target.location(loc)
     }
 
-    /// The size of a blob its listing did not know, from the first of its
-    /// URLs that answers a HEAD with a length.
+    /// The size of a blob its listing did not know, from a HEAD of the
+    /// first of its URLs that answers.
     async fn size_at_urls(&self, blob: &Blob) -> Result<u64, TransferError> {
-        let mut last = None;
-        for u in &blob.urls {
-            let attempt = async {
-                let (url, own) = self.source.foreign_url(u)?;
-                let who = format!("{} HEAD {url}", self.source.role());
-                let resp = if own {
-                    self.source
-                        .execute(Method::HEAD, url, HeaderMap::new(), None)
-                        .await?
-                } else {
-                    self.source
-                        .http()
-                        .head(url)
-                        .send()
-                        .await
-                        .map_err(|e| stream_error(&who, e))?
-                };
-                let resp = expect(resp, StatusCode::OK, &who).await?;
-                resp.headers()
-                    .get(CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        TransferError::new(
-                            Kind::Rejected,
-                            format!("{who}: no Content-Length, so the blob's size is unknown"),
-                        )
-                    })
-            };
-            match attempt.await {
-                Ok(size) => return Ok(size),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.expect("urls is not empty"))
+        let (resp, who) = self.at_urls(Method::HEAD, &blob.urls).await?;
+        resp.headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .ok_or_else(|| {
+                TransferError::new(
+                    Kind::Rejected,
+                    format!("{who}: no Content-Length, so the blob's size is unknown"),
+                )
+            })
     }
 
     /// Opens the blob's body at the source: from its repository, or from
@@ -422,30 +398,40 @@ impl Transfer {
         src_repo: &str,
         blob: &Blob,
     ) -> Result<(reqwest::Response, String), TransferError> {
-        if blob.urls.is_empty() {
-            let src_path = format!("/v2/{src_repo}/blobs/{}", blob.digest);
-            let url = self.source.url(&src_path)?;
-            let resp = self
-                .source
-                .execute(Method::GET, url, HeaderMap::new(), None)
-                .await?;
-            return ok_or_status(resp, format!("{} GET {src_path}", self.source.who())).await;
+        if !blob.urls.is_empty() {
+            return self.at_urls(Method::GET, &blob.urls).await;
         }
+        let src_path = format!("/v2/{src_repo}/blobs/{}", blob.digest);
+        let url = self.source.url(&src_path)?;
+        let resp = self
+            .source
+            .execute(Method::GET, url, HeaderMap::new(), None)
+            .await?;
+        ok_or_status(resp, format!("{} GET {src_path}", self.source.who())).await
+    }
+
+    /// The first 200 answer to `method` among `urls`, tried in order, with
+    /// what was asked (for messages); else the last failure. Only the
+    /// source's own origin gets its credentials, as `helm` sends them
+    /// unless told to pass them on.
+    async fn at_urls(
+        &self,
+        method: Method,
+        urls: &[String],
+    ) -> Result<(reqwest::Response, String), TransferError> {
         let mut last = None;
-        for u in &blob.urls {
+        for u in urls {
             let attempt = async {
                 let (url, own) = self.source.foreign_url(u)?;
-                let who = format!("{} GET {url}", self.source.role());
+                let who = format!("{} {method} {url}", self.source.role());
                 let resp = if own {
                     self.source
-                        .execute(Method::GET, url, HeaderMap::new(), None)
+                        .execute(method.clone(), url, HeaderMap::new(), None)
                         .await?
                 } else {
-                    // Another origin gets no credentials, as `helm` does
-                    // unless told to pass them.
                     self.source
                         .http()
-                        .get(url)
+                        .request(method.clone(), url)
                         .send()
                         .await
                         .map_err(|e| stream_error(&who, e))?
@@ -453,11 +439,11 @@ impl Transfer {
                 ok_or_status(resp, who).await
             };
             match attempt.await {
-                Ok(opened) => return Ok(opened),
+                Ok(answer) => return Ok(answer),
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.expect("urls is not empty"))
+        Err(last.unwrap_or_else(|| TransferError::new(Kind::Invalid, "a blob with no URL")))
     }
 
     /// Streams the blob from the source into the open upload session.
