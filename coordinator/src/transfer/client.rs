@@ -64,6 +64,23 @@ impl FromStr for Credentials {
     }
 }
 
+/// Why a registry URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{url}: not a URL: {reason}")]
+    NotAUrl { url: String, reason: String },
+    /// Plain HTTP was not allowed (the CLI's `--insecure`, the API's
+    /// `"insecure": true`).
+    #[error("{url}: plain HTTP needs --insecure")]
+    PlainHttp { url: String },
+    #[error("{url}: scheme {scheme} is not http or https")]
+    Scheme { url: String, scheme: String },
+    #[error("{url}: no host")]
+    NoHost { url: String },
+    #[error("{origin}: put credentials in the credential, not in the URL")]
+    CredentialsInUrl { origin: String },
+}
+
 /// A registry's address and how to talk to it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -85,22 +102,29 @@ impl Endpoint {
         url: &str,
         insecure: bool,
         credentials: Option<Credentials>,
-    ) -> Result<Self, String> {
-        let url = Url::parse(url).map_err(|e| format!("{url}: not a URL: {e}"))?;
+    ) -> Result<Self, EndpointError> {
+        let url = Url::parse(url).map_err(|e| EndpointError::NotAUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
         match url.scheme() {
             "https" => {}
             "http" if insecure => {}
-            "http" => return Err(format!("{url}: plain HTTP needs --insecure")),
-            s => return Err(format!("{url}: scheme {s} is not http or https")),
+            "http" => return Err(EndpointError::PlainHttp { url: url.into() }),
+            s => {
+                return Err(EndpointError::Scheme {
+                    scheme: s.to_string(),
+                    url: url.into(),
+                });
+            }
         }
         if url.host_str().is_none() {
-            return Err(format!("{url}: no host"));
+            return Err(EndpointError::NoHost { url: url.into() });
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!(
-                "{}: put credentials in the credential, not in the URL",
-                url.origin().ascii_serialization()
-            ));
+            return Err(EndpointError::CredentialsInUrl {
+                origin: url.origin().ascii_serialization(),
+            });
         }
         let mut base = url.clone();
         if !base.path().ends_with('/') {
@@ -627,7 +651,7 @@ fn url_path(url: &Url) -> String {
 mod tests {
     use super::*;
 
-    fn endpoint(url: &str, insecure: bool) -> Result<Endpoint, String> {
+    fn endpoint(url: &str, insecure: bool) -> Result<Endpoint, EndpointError> {
         Endpoint::new(
             RegistryKind::parse("distribution").unwrap(),
             url,
@@ -639,9 +663,10 @@ mod tests {
     #[test]
     fn endpoint_requires_insecure_for_plain_http() {
         assert!(
-            endpoint("http://127.0.0.1:5000", false)
-                .unwrap_err()
-                .contains("--insecure")
+            endpoint("http://127.0.0.1:5000", false).unwrap_err()
+                == EndpointError::PlainHttp {
+                    url: "http://127.0.0.1:5000/".into()
+                }
         );
         let e = endpoint("http://127.0.0.1:5000/charts", true).unwrap();
         assert_eq!(e.url.as_str(), "http://127.0.0.1:5000/charts/");
@@ -650,6 +675,7 @@ mod tests {
         assert!(
             endpoint("http://u:p@127.0.0.1:5000", true)
                 .unwrap_err()
+                .to_string()
                 .contains("credential")
         );
     }

@@ -11,7 +11,7 @@ pub mod limits;
 mod memo;
 
 pub use blob::{Blob, BlobAction, BlobOutcome, CopyOptions, Transfer, UploadMode};
-pub use client::{Credentials, Endpoint, RegistryClient, Request, Response, Role};
+pub use client::{Credentials, Endpoint, EndpointError, RegistryClient, Request, Response, Role};
 pub use error::{Kind, TransferError};
 pub use known::{Known, KnownTarget};
 pub use ledger::Ledger;

@@ -11,7 +11,7 @@ use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
 use crate::domain::RegistryKind;
 use crate::server::{App, kinds, resolve};
 use crate::store::{NewRegistry, Registry};
-use crate::transfer::{Endpoint, Kind, RegistryClient, Request, Role};
+use crate::transfer::{Endpoint, EndpointError, Kind, RegistryClient, Request, Role};
 
 pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
     OpenApiRouter::new()
@@ -175,11 +175,11 @@ async fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bo
             kinds::listing(&installed)
         )));
     }
-    Endpoint::new(kind.clone(), &input.url, input.insecure, None).map_err(|e| {
-        ApiError::bad_request(format!(
-            "url: {}",
-            e.replace("--insecure", "\"insecure\": true")
-        ))
+    Endpoint::new(kind.clone(), &input.url, input.insecure, None).map_err(|e| match e {
+        EndpointError::PlainHttp { url } => {
+            ApiError::bad_request(format!("url: {url}: plain HTTP needs \"insecure\": true"))
+        }
+        other => ApiError::bad_request(format!("url: {other}")),
     })?;
     let has_credential = input.credential.is_some();
     let (credential_type, credential_sealed) = match input.credential {
