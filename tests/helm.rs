@@ -375,3 +375,42 @@ async fn a_private_repository_replicates_once_and_a_rerun_moves_nothing() {
         ["1.0.0", "1.1.0", "1.2.0"]
     );
 }
+
+/// An index on one host whose archives live on another (a CDN): the
+/// archives are fetched there, and the repository's credentials go only to
+/// its own origin, as `helm` sends them by default.
+#[tokio::test]
+async fn archives_on_another_origin_are_fetched_without_the_credentials() {
+    let cdn = ChartRepo::start(RepoSpec::new().chart("redis", "7.0.0", UrlStyle::Relative))
+        .await
+        .unwrap();
+    let repo = ChartRepo::start(RepoSpec::new().basic_auth("helm", "s3cret").chart(
+        "redis",
+        "7.0.0",
+        UrlStyle::At(cdn.url().to_string()),
+    ))
+    .await
+    .unwrap();
+    let dst = Registry::start(Auth::None);
+    let s = Server::start(FERRY, None, &[]).await.unwrap();
+    let target = s.add_registry("oci", &dst).await;
+    install(&s).await;
+    let (status, v) = chart_registry(&s, "private", &repo).await;
+    assert_eq!(status, 201, "{v}");
+    let pid = policy(
+        &s,
+        json!({"name": "cdn", "src_registry": {"id": v["id"]},
+               "dest_registry": {"id": target}, "template": "helm-to-oci"}),
+    )
+    .await;
+
+    let done = run(&s, pid, false).await;
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", s.log());
+    assert_eq!(totals(&done), (1, 1, 0), "{done}");
+    assert_chart(&dst, "redis", "7.0.0", cdn.chart("redis", "7.0.0")).await;
+    // The size (HEAD), then the bytes (GET), from the other origin.
+    assert_eq!(cdn.hits("charts/redis-7.0.0.tgz"), 2);
+    assert_eq!(cdn.credentialed(), Vec::<String>::new());
+    assert_eq!(repo.archive_hits(), 0);
+    assert_eq!(repo.credentialed(), ["/index.yaml"]);
+}

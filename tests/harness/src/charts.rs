@@ -57,12 +57,16 @@ data:
 ";
 
 /// Where an index entry's `urls` point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UrlStyle {
     /// `charts/<name>-<version>.tgz`, resolved against the index URL.
     Relative,
     /// `http://127.0.0.1:PORT/<prefix>/charts/<name>-<version>.tgz`.
     Absolute,
+    /// `<base>charts/<name>-<version>.tgz`: on another server (another
+    /// repository's `url()`, which serves the same chart), as an index on
+    /// one host may point at archives on a CDN. Not served here.
+    At(String),
 }
 
 /// One chart version to publish.
@@ -213,6 +217,8 @@ struct Shared {
     hits: Mutex<HashMap<String, usize>>,
     /// Expected `Authorization` header value, if auth is on.
     authorization: Option<String>,
+    /// Requests that carried an `Authorization` header, by full path.
+    credentialed: Mutex<Vec<String>>,
 }
 
 impl ChartRepo {
@@ -269,11 +275,14 @@ impl ChartRepo {
         let metadata = chart_metadata(&spec.name, &spec.version, &spec.app_version);
         let bytes = chart_archive(&metadata);
         let path = format!("charts/{}-{}.tgz", spec.name, spec.version);
-        let url = match spec.url {
+        let url = match &spec.url {
             UrlStyle::Relative => path.clone(),
             UrlStyle::Absolute => format!("{}{path}", self.url),
+            UrlStyle::At(base) => format!("{base}{path}"),
         };
-        self.set_file(&path, bytes.clone());
+        if !matches!(spec.url, UrlStyle::At(_)) {
+            self.set_file(&path, bytes.clone());
+        }
         self.charts.push(Chart {
             name: spec.name,
             version: spec.version,
@@ -341,6 +350,11 @@ impl ChartRepo {
     }
 
     /// Authorized requests for any `.tgz`, to assert a re-run fetched none.
+    /// The full paths of the requests that carried credentials.
+    pub fn credentialed(&self) -> Vec<String> {
+        self.shared.credentialed.lock().unwrap().clone()
+    }
+
     pub fn archive_hits(&self) -> usize {
         let hits = self.shared.hits.lock().unwrap();
         hits.iter()
@@ -394,6 +408,9 @@ async fn serve(
         }
     }
     let path = uri.path();
+    if headers.contains_key(header::AUTHORIZATION) {
+        shared.credentialed.lock().unwrap().push(path.to_string());
+    }
     *shared
         .hits
         .lock()
