@@ -164,9 +164,9 @@ fn policy(name: &str, src: i64, dest: i64, single: bool) -> Policy {
         dest_namespace: "mirror".into(),
         dest_namespace_replace_count: 1,
         filters: vec![PolicyFilter {
-            kind: "name".into(),
+            kind: PolicyFilterKind::Name,
             value: json!("library/**"),
-            decoration: Some("matches".into()),
+            decoration: Some(PolicyDecoration::Matches),
         }],
         trigger: Trigger {
             kind: TriggerKind::Scheduled,

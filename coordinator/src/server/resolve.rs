@@ -3,7 +3,7 @@
 
 use crate::engine::{self, Template};
 use crate::runtime::{Decoration, Filter, FilterKind};
-use crate::store::{Policy, PolicyFilter, StoreError};
+use crate::store::{Policy, PolicyDecoration, PolicyFilter, PolicyFilterKind, StoreError};
 use crate::transfer::{Credentials, Endpoint};
 
 use super::App;
@@ -48,25 +48,15 @@ pub async fn template(app: &App, reference: &str) -> Result<Template, ResolveErr
 pub fn filters(list: &[PolicyFilter]) -> Result<Vec<Filter>, String> {
     let mut out = Vec::new();
     for f in list {
-        let kind = match f.kind.as_str() {
-            "name" | "repository" => FilterKind::Repository,
-            "tag" => FilterKind::Tag,
-            "label" => FilterKind::Label,
-            "resource" => FilterKind::Resource,
-            other => {
-                return Err(format!(
-                    "filter type {other:?} is not name, tag, label or resource"
-                ));
-            }
+        let kind = match f.kind {
+            PolicyFilterKind::Name | PolicyFilterKind::Repository => FilterKind::Repository,
+            PolicyFilterKind::Tag => FilterKind::Tag,
+            PolicyFilterKind::Label => FilterKind::Label,
+            PolicyFilterKind::Resource => FilterKind::Resource,
         };
-        let decoration = match f.decoration.as_deref().unwrap_or("matches") {
-            "matches" => Decoration::Matches,
-            "excludes" => Decoration::Excludes,
-            other => {
-                return Err(format!(
-                    "filter decoration {other:?} is not matches or excludes"
-                ));
-            }
+        let decoration = match f.decoration.unwrap_or_default() {
+            PolicyDecoration::Matches => Decoration::Matches,
+            PolicyDecoration::Excludes => Decoration::Excludes,
         };
         let values: Vec<String> = match &f.value {
             serde_json::Value::String(s) => vec![s.clone()],

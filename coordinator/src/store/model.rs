@@ -181,7 +181,7 @@ pub struct PolicyFilter {
     /// Harbor's `label` has nothing to match in a distribution registry.
     #[serde(rename = "type")]
     #[schema(value_type = FilterType)]
-    pub kind: String,
+    pub kind: PolicyFilterKind,
     /// A glob (name, tag), or `image`/`artifact` (resource); null, empty
     /// or absent: everything.
     #[serde(default)]
@@ -190,10 +190,54 @@ pub struct PolicyFilter {
     /// `matches` (default) | `excludes`.
     #[serde(default)]
     #[schema(value_type = Option<FilterDecoration>)]
-    pub decoration: Option<String>,
+    pub decoration: Option<PolicyDecoration>,
 }
 
-/// A filter's `type`, as the document lists them.
+/// A filter's `type`, as Harbor spells them (`name` and `repository` are
+/// one; each is kept as it was given).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyFilterKind {
+    Name,
+    Repository,
+    Tag,
+    /// Harbor's labels: refused at write time for kinds that have none.
+    Label,
+    Resource,
+}
+
+impl PolicyFilterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Repository => "repository",
+            Self::Tag => "tag",
+            Self::Label => "label",
+            Self::Resource => "resource",
+        }
+    }
+}
+
+/// A filter's `decoration`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyDecoration {
+    #[default]
+    Matches,
+    Excludes,
+}
+
+impl PolicyDecoration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Matches => "matches",
+            Self::Excludes => "excludes",
+        }
+    }
+}
+
+/// A filter's `type`, as the document lists them (a label filter is
+/// refused: no kind has labels yet).
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]

@@ -231,8 +231,8 @@ fn render_show(p: &Policy, registries: &[Registry]) -> String {
             } else {
                 "             "
             },
-            f.kind,
-            f.decoration.as_deref().unwrap_or("matches"),
+            f.kind.as_str(),
+            f.decoration.unwrap_or_default().as_str(),
             f.value
         );
     }
