@@ -45,7 +45,7 @@ pub async fn template(app: &App, reference: &str) -> Result<Template, ResolveErr
 
 /// Filters in the engine's terms; a label filter lists labels that must all
 /// be present, so it becomes one filter per label.
-pub fn filters(list: &[PolicyFilter]) -> Result<Vec<Filter>, String> {
+pub fn filters(list: &[PolicyFilter]) -> Result<Vec<Filter>, ResolveError> {
     let mut out = Vec::new();
     for f in list {
         let kind = match f.kind {
@@ -65,18 +65,24 @@ pub fn filters(list: &[PolicyFilter]) -> Result<Vec<Filter>, String> {
                 .map(|v| {
                     v.as_str()
                         .map(String::from)
-                        .ok_or("label values must be strings")
+                        .ok_or_else(|| ResolveError::Invalid("label values must be strings".into()))
                 })
                 .collect::<Result<_, _>>()?,
             serde_json::Value::Null => vec![String::new()],
-            other => return Err(format!("filter value {other} must be a string")),
+            other => {
+                return Err(ResolveError::Invalid(format!(
+                    "filter value {other} must be a string"
+                )));
+            }
         };
         if kind == FilterKind::Resource
             && values
                 .iter()
                 .any(|v| !matches!(v.as_str(), "" | "image" | "artifact"))
         {
-            return Err("a resource filter's value is image or artifact".into());
+            return Err(ResolveError::Invalid(
+                "a resource filter's value is image or artifact".into(),
+            ));
         }
         out.extend(values.into_iter().map(|pattern| Filter {
             kind,
@@ -89,7 +95,7 @@ pub fn filters(list: &[PolicyFilter]) -> Result<Vec<Filter>, String> {
 
 /// A policy's scope as the host routes events with it: its filters, the
 /// same ones its listing applies.
-pub fn scope(p: &Policy) -> Result<ferry_scope::Filters, String> {
+pub fn scope(p: &Policy) -> Result<ferry_scope::Filters, ResolveError> {
     let list = filters(&p.filters)?;
     ferry_scope::Filters::new(list.iter().map(|f| ferry_scope::Filter {
         kind: match f.kind {
@@ -101,6 +107,7 @@ pub fn scope(p: &Policy) -> Result<ferry_scope::Filters, String> {
         pattern: &f.pattern,
         keep: f.decoration == Decoration::Matches,
     }))
+    .map_err(ResolveError::Invalid)
 }
 
 /// A registry's stored credential, unsealed.
@@ -135,7 +142,7 @@ pub async fn engine_policy(app: &App, p: &Policy) -> Result<engine::Policy, Reso
         target: endpoint(app, p.dest_registry.id).await?,
         dest_namespace: p.dest_namespace.clone(),
         dest_namespace_replace_count: p.dest_namespace_replace_count,
-        filters: filters(&p.filters).map_err(ResolveError::Invalid)?,
+        filters: filters(&p.filters)?,
         override_existing: p.override_existing,
         replicate_deletion: p.replicate_deletion,
         copy_by_chunk: p.copy_by_chunk,

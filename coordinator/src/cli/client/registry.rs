@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::{Ctx, Failure, Outcome, names, print_json, table};
-use crate::server::api::{CredentialInput, Health, RegistryInput};
+use crate::server::api::{CredentialInput, Health, HealthStatus, RegistryInput};
 use crate::store::Registry;
 
 #[derive(Debug, Subcommand)]
@@ -156,8 +156,7 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
                 .post_action(&["registries", &id.to_string(), "ping"])
                 .await?;
             let ping: Health = answer.decode()?;
-            // `Health::status` is `healthy` or `unhealthy`.
-            let healthy = ping.status == "healthy";
+            let healthy = ping.status == HealthStatus::Healthy;
             if ctx.json() {
                 print_json(&answer.json);
             } else if ping.message.is_empty() {

@@ -21,7 +21,7 @@ pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ApiText};
 // the CLI client.
 pub use executions::{ExecutionDetail, StartInput};
 pub use policies::PolicyInput;
-pub use registries::{CredentialInput, Health, RegistryInput};
+pub use registries::{CredentialInput, Health, HealthStatus, RegistryInput};
 
 use super::App;
 

@@ -348,12 +348,27 @@ async fn remove(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusC
     Ok(StatusCode::OK)
 }
 
+/// Whether a registry answered a ping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Healthy,
+    Unhealthy,
+}
+
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Healthy => "healthy",
+            Self::Unhealthy => "unhealthy",
+        })
+    }
+}
+
 /// The outcome of a ping.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `healthy` | `unhealthy`.
-    #[schema(example = "healthy")]
-    pub status: String,
+    pub status: HealthStatus,
     pub message: String,
 }
 
@@ -397,11 +412,11 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
     let health =
         match tokio::time::timeout(std::time::Duration::from_secs(15), client.send(req)).await {
             Err(_) => Health {
-                status: "unhealthy".into(),
+                status: HealthStatus::Unhealthy,
                 message: format!("{}: no answer within 15 s", url),
             },
             Ok(Ok(r)) if r.status == 200 => Health {
-                status: "healthy".into(),
+                status: HealthStatus::Healthy,
                 message: format!("{url} answered 200"),
             },
             Ok(Ok(r)) => {
@@ -411,7 +426,7 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
                     &r.body,
                 );
                 Health {
-                    status: "unhealthy".into(),
+                    status: HealthStatus::Unhealthy,
                     message: if e.kind == Kind::Unauthorized {
                         format!("{e}: the registry refused the credential")
                     } else {
@@ -420,7 +435,7 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
                 }
             }
             Ok(Err(e)) => Health {
-                status: "unhealthy".into(),
+                status: HealthStatus::Unhealthy,
                 message: e.to_string(),
             },
         };

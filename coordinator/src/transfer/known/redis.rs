@@ -10,6 +10,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 
 use crate::redact::redact;
+use crate::transfer::{Kind, TransferError};
 
 /// Longest a cache call may take before the registry is asked instead.
 const CALL_TIMEOUT: Duration = Duration::from_millis(500);
@@ -28,9 +29,10 @@ pub struct Redis {
 
 impl Redis {
     /// Connects (once; the manager reconnects by itself afterwards).
-    pub async fn connect(url: &str) -> Result<Self, String> {
-        let client =
-            redis::Client::open(url).map_err(|e| format!("Redis URL {}: {e}", redact(url)))?;
+    pub async fn connect(url: &str) -> Result<Self, TransferError> {
+        let client = redis::Client::open(url).map_err(|e| {
+            TransferError::new(Kind::Invalid, format!("Redis URL {}: {e}", redact(url)))
+        })?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
             .set_response_timeout(CALL_TIMEOUT)
@@ -40,8 +42,15 @@ impl Redis {
             client.get_connection_manager_with_config(config),
         )
         .await
-        .map_err(|_| format!("Redis {}: no answer in 5 s", redact(url)))?
-        .map_err(|e| format!("Redis {}: {e}", redact(url)))?;
+        .map_err(|_| {
+            TransferError::new(
+                Kind::Unavailable,
+                format!("Redis {}: no answer in 5 s", redact(url)),
+            )
+        })?
+        .map_err(|e| {
+            TransferError::new(Kind::Unavailable, format!("Redis {}: {e}", redact(url)))
+        })?;
         Ok(Self {
             conn,
             url: redact(url),
@@ -351,7 +360,11 @@ mod tests {
             Ok(_) => panic!("connected to {url}, where nothing listens"),
             Err(e) => e,
         };
-        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert_eq!(err.kind, Kind::Unavailable, "{err}");
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
         assert!(Redis::connect("not a url").await.is_err());
     }
 }
