@@ -26,10 +26,7 @@ use oci_guest::filter::{Resource, filters};
 use oci_guest::manifest::{ACCEPT, Document, OCI_MANIFEST};
 use oci_guest::status::status_error;
 
-/// The media type of a chart archive as an OCI layer.
-pub const CHART_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-/// The artifact property that carries the chart's metadata to `helm-push`.
-pub const CONFIG_PROPERTY: &str = "helm-config";
+pub use oci_guest::helm::{CHART_CONTENT, CONFIG_PROPERTY};
 /// Entries per page of the target's tag lists.
 const PAGE_SIZE: u64 = 100;
 

@@ -18,12 +18,7 @@ use oci_guest::manifest::OCI_MANIFEST;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// The media type of a chart archive as an OCI layer.
-pub const CHART_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-/// The media type of a chart's config blob (its metadata as JSON).
-pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
-/// The artifact property `helm-list` hands the chart's metadata in.
-pub const CONFIG_PROPERTY: &str = "helm-config";
+pub use oci_guest::helm::{CHART_CONTENT, CONFIG_PROPERTY, HELM_CONFIG};
 
 ferry_sdk::counters! {
     enum Count {

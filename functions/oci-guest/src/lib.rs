@@ -4,9 +4,11 @@
 //! - [`client`]: the OCI distribution API over the host's `registry` interface;
 //! - [`status`]: unexpected HTTP answers as WIT errors;
 //! - [`manifest`]: manifest parsing and classification;
-//! - [`filter`]: the policy's filters (doublestar globs).
+//! - [`filter`]: the policy's filters (doublestar globs);
+//! - [`helm`]: Helm charts as OCI artifacts.
 
 pub mod client;
 pub mod filter;
+pub mod helm;
 pub mod manifest;
 pub mod status;
