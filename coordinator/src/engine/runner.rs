@@ -406,9 +406,13 @@ impl Runner {
                 .invoke(&call, stage, "execution", resources, previous)
                 .await;
             exec_records.push(record);
+            // The first execution stage that runs is the listing, whether
+            // it succeeds or not: a later one (a post action after a failed
+            // listing) must not become it.
+            let listing = !listed;
+            listed = true;
             match output {
-                Ok(out) if !listed => {
-                    listed = true;
+                Ok(out) if listing => {
                     recorder.listed(&out.resources).await;
                     tasks = out.resources.into_iter().map(Task::new).collect();
                     progress

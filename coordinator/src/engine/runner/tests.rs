@@ -398,9 +398,13 @@ fn the_when_rule_for_each_standing() {
 
 #[tokio::test]
 async fn after_a_failed_listing_only_always_and_on_failure_stages_run() {
-    let script = Script::default().on("list", None, |_, _| {
-        error(ErrorKind::Unavailable, false, "registry down")
-    });
+    // `cleanup` answers artifacts: after a failed listing they must not be
+    // taken for the listing's.
+    let script = Script::default()
+        .on("list", None, |_, _| {
+            error(ErrorKind::Unavailable, false, "registry down")
+        })
+        .on("cleanup", None, lists(&["stray"]));
     let run = run(
         script,
         vec![
@@ -424,6 +428,10 @@ async fn after_a_failed_listing_only_always_and_on_failure_stages_run() {
         ]
     );
     assert!(run.report.tasks.is_empty());
+    assert!(
+        run.log.listed.lock().unwrap().is_empty(),
+        "nothing was listed"
+    );
     let seen = run.script.seen();
     let order: Vec<_> = seen.iter().map(|s| s.stage.as_str()).collect();
     assert_eq!(order, ["list", "cleanup", "alert"]);
