@@ -14,7 +14,7 @@ use utoipa::OpenApi as _;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ContentBuilder, ObjectBuilder, OpenApi, RefOr, Response, ResponseBuilder, Type,
+    ContentBuilder, ObjectBuilder, OpenApi, RefOr, Response, ResponseBuilder, Schema, Type,
 };
 
 use super::error::ErrorBody;
@@ -73,20 +73,20 @@ static DOC: LazyLock<OpenApi> = LazyLock::new(|| {
 pub async fn document(state: super::AppState) -> super::ApiResult<Json<OpenApi>> {
     // Kinds come and go with templates: the document lists today's.
     let installed = crate::server::kinds::installed(&state.store).await?;
-    let names = installed.keys().flat_map(|k| {
-        std::iter::once(k.to_string()).chain(k.aliases().into_iter().map(String::from))
-    });
-    let kind = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(
-            "A registry kind that an installed template serves (GET /api/v1/kinds); \
-             Harbor's docker-registry is distribution",
-        ))
-        .enum_values(Some(names));
+    let names: Vec<serde_json::Value> = installed
+        .keys()
+        .flat_map(|k| std::iter::once(k.as_str()).chain(k.aliases()))
+        .map(serde_json::Value::from)
+        .collect();
     let mut doc = DOC.clone();
-    if let Some(c) = doc.components.as_mut() {
-        c.schemas
-            .insert("RegistryKind".into(), RefOr::T(kind.into()));
+    // RegistryKind's own schema (its pattern and description), narrowed to
+    // the kinds there are.
+    if let Some(RefOr::T(Schema::Object(kind))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("RegistryKind"))
+    {
+        kind.enum_values = Some(names);
     }
     Ok(Json(doc))
 }
