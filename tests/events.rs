@@ -460,3 +460,75 @@ async fn events_acknowledged_by_a_coordinator_that_dies_still_run() {
     );
     assert_replicated(&src, &dst, "team/app", "mirror/team/app", "v1").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blob_copy_ahead_cut_by_a_dying_coordinator_is_finished_by_another() {
+    let db = PgDatabase::create().await.unwrap();
+    let lease = ("FERRY_LEASE_SECS", "2");
+    let mut a = Server::start(FERRY, Some(&db.url), &[lease]).await.unwrap();
+    let Setup {
+        src, dst, src_id, ..
+    } = setup(&a, json!({})).await;
+    // Another mover holds the blob's copy into the target repository, so
+    // A's copy ahead waits behind it.
+    let layer = Layer::random(72, 200_000);
+    let key = format!(
+        "{} mirror/team/app {}",
+        dst.url().trim_end_matches('/'),
+        layer.digest()
+    );
+    db.execute(&format!(
+        "INSERT INTO blob_moves (key, holder, until) \
+         VALUES ('{key}', 'elsewhere/1', (extract(epoch from now()) * 1000)::bigint + 60000)"
+    ))
+    .unwrap();
+    push_blob(&src, "team/app", layer.bytes().clone())
+        .await
+        .unwrap();
+    let digest = layer.digest().to_string();
+    // Acknowledged, and acted on but not finished: it stays pending.
+    let event = eventually("the blob event", Duration::from_secs(30), || {
+        blob_event(&a, src_id, &digest)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let event = blob_event(&a, src_id, &digest).await.unwrap_or(event);
+    assert_eq!(event["status"], "pending", "{event}");
+    a.kill().await;
+    // The other mover went away without copying; B takes the event over.
+    db.execute(&format!("DELETE FROM blob_moves WHERE key = '{key}'"))
+        .unwrap();
+    let b = Server::start(FERRY, Some(&db.url), &[lease]).await.unwrap();
+    let event = eventually(
+        "the copy ahead finished",
+        Duration::from_secs(30),
+        || async {
+            blob_event(&b, src_id, &digest)
+                .await
+                .filter(|e| e["status"] == "done")
+        },
+    )
+    .await;
+    let outcome = event["outcome"].as_str().unwrap();
+    assert!(
+        outcome.contains("uploaded") && outcome.contains("mirror/team/app"),
+        "{event}"
+    );
+    assert!(
+        dst.client()
+            .blob_exists("mirror/team/app", layer.digest())
+            .await
+            .unwrap()
+    );
+}
+
+/// The blob push event of `digest` the server stored for `registry`.
+async fn blob_event(s: &Server, registry: i64, digest: &str) -> Option<Value> {
+    s.get(&format!("/api/v1/registries/{registry}/events"))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "blob_push" && e["digest"] == digest)
+        .cloned()
+}

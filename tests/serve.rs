@@ -327,6 +327,97 @@ async fn a_coordinator_killed_mid_run_leaves_no_execution_running() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blob_another_coordinator_is_moving_is_waited_for_and_not_sent_again() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let layer = Layer::random(6, 300_000);
+    let img = push_image(
+        &src,
+        "a/app",
+        "v1",
+        Format::Oci,
+        std::slice::from_ref(&layer),
+    )
+    .await
+    .unwrap();
+    let manifest: Value = serde_json::from_slice(&img.manifest).unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let db = PgDatabase::create().await.unwrap();
+    let s = Server::start(FERRY, Some(&db.url), &[]).await.unwrap();
+    let src_id = s.add_registry("src", &src).await;
+    let dst_id = s.add_registry("dst", &dst).await;
+    let pid = policy(
+        &s,
+        json!({"name": "p", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id}}),
+    )
+    .await;
+    // Another coordinator (this test) is moving the layer into a/app at
+    // the target; one that died left a lapsed claim on the config.
+    let key = |digest: &str| format!("{} a/app {digest}", dst.url().trim_end_matches('/'));
+    db.execute(&format!(
+        "INSERT INTO blob_moves (key, holder, until) VALUES \
+         ('{}', 'elsewhere/1', (extract(epoch from now()) * 1000)::bigint + 60000), \
+         ('{}', 'dead/1', (extract(epoch from now()) * 1000)::bigint - 1)",
+        key(layer.digest()),
+        key(&config)
+    ))
+    .unwrap();
+    let mark = dst.log_mark();
+    let id = run(&s, pid).await["id"].as_i64().unwrap();
+    let uploads_since = |mark| {
+        dst.requests_since(mark)
+            .into_iter()
+            .filter(|(m, p, st)| m == "PUT" && p.contains("/blobs/uploads/") && *st == 201)
+            .count()
+    };
+    // The config goes (its claim lapsed); the layer waits for its mover.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while uploads_since(mark) < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the config never went"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let running = s.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(running["status"], "running", "{running}");
+    assert_eq!(uploads_since(mark), 1, "only the config was sent");
+
+    // The other mover finishes and lets go: the execution finds the layer.
+    push_blob(&dst, "a/app", layer.bytes().clone())
+        .await
+        .unwrap();
+    let mark = dst.log_mark();
+    db.execute(&format!(
+        "DELETE FROM blob_moves WHERE key = '{}'",
+        key(layer.digest())
+    ))
+    .unwrap();
+    let done = s.wait_execution(id, Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(uploads_since(mark), 0, "the layer was not sent again");
+    assert_eq!(
+        manifest_digest(&dst, "a/app", "v1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(img.digest())
+    );
+    // Every claim this coordinator made is given up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !db
+        .query("SELECT key FROM blob_moves")
+        .unwrap()
+        .trim()
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "claims left behind");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Counts of every listable resource, to show a rejected write wrote nothing.
 async fn counts(s: &Server) -> [usize; 4] {
     let n = |v: Value| v.as_array().map(Vec::len).unwrap_or(0);

@@ -7,8 +7,9 @@
 //! by the same limits as every other copy, one at a time per blob and
 //! target repository with whatever else is moving it (an execution waits
 //! for this copy rather than making its own), and remembered by the
-//! existence cache. The event records the outcome, and the execution the
-//! manifest later starts lists the event.
+//! existence cache; across coordinators, through the store's claims on blob
+//! moves. The event records the outcome, and the execution the manifest
+//! later starts lists the event.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -27,13 +28,15 @@ struct Copy {
     mount_from: Vec<String>,
 }
 
-/// Starts copying the event's blob for every policy in `covering`; marks
-/// the event done at once, and records the outcome when the copies end.
+/// Starts copying the event's blob for every policy in `covering`. The
+/// event stays claimed (its lease renewed) until the copies end, and is
+/// then marked done with their outcome: a coordinator that dies mid-copy
+/// leaves it to another.
 pub async fn start(app: &Arc<App>, event: &Event, covering: &[&(Policy, ferry_scope::Filters)]) {
     let (Some(digest), Some(size)) = (event.digest.clone(), event.size) else {
         finish(
             app,
-            event,
+            event.id,
             "no digest and size: left to the manifest's execution",
         )
         .await;
@@ -72,15 +75,9 @@ pub async fn start(app: &Arc<App>, event: &Event, covering: &[&(Policy, ferry_sc
         }
     }
     if copies.is_empty() {
-        finish(app, event, &notes.join("; ")).await;
+        finish(app, event.id, &notes.join("; ")).await;
         return;
     }
-    finish(
-        app,
-        event,
-        &format!("copying ahead to {} target repository(ies)", copies.len()),
-    )
-    .await;
     let (app, id) = (app.clone(), event.id);
     let source_repository = event.repository.clone();
     let blob = Blob {
@@ -89,17 +86,33 @@ pub async fn start(app: &Arc<App>, event: &Event, covering: &[&(Policy, ferry_sc
         urls: Vec::new(),
     };
     tokio::spawn(async move {
-        let copied = futures::future::join_all(
+        let copies = futures::future::join_all(
             copies
                 .iter()
                 .map(|c| copy_one(&app, c, &source_repository, blob.clone())),
-        )
-        .await;
+        );
+        let copied = holding_lease(&app, id, copies).await;
         notes.extend(copied);
-        if let Err(e) = app.store.set_event_outcome(id, &notes.join("; ")).await {
-            tracing::warn!("recording a blob copied ahead: {e}");
-        }
+        finish(&app, id, &notes.join("; ")).await;
     });
+}
+
+/// Runs `work` while renewing this coordinator's lease on event `id`.
+async fn holding_lease<T>(app: &App, id: i64, work: impl Future<Output = T>) -> T {
+    let lease = app.executor.lease();
+    let mut renew = tokio::time::interval(lease / 3);
+    renew.tick().await;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = renew.tick() => {
+                if let Err(e) = app.store.renew_event(id, app.executor.id(), lease).await {
+                    tracing::warn!("renewing the lease on registry event {id}: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// Copies the blob for one policy; answers what happened, for the record.
@@ -144,12 +157,8 @@ async fn copy_one(app: &App, c: &Copy, source_repository: &str, blob: Blob) -> S
     }
 }
 
-async fn finish(app: &App, event: &Event, outcome: &str) {
-    if let Err(e) = app.store.finish_event(event.id, outcome, None).await {
-        tracing::warn!(
-            "registry {} event {}: {e}",
-            event.registry_id,
-            event.event_id
-        );
+async fn finish(app: &App, id: i64, outcome: &str) {
+    if let Err(e) = app.store.finish_event(id, outcome, None).await {
+        tracing::warn!("registry event {id}: {e}");
     }
 }

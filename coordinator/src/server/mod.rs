@@ -12,6 +12,7 @@ mod files;
 mod functions;
 pub(crate) mod inbox;
 mod kinds;
+mod moves;
 pub(crate) mod notifications;
 mod resolve;
 mod scheduler;
@@ -74,11 +75,17 @@ pub async fn build(settings: &config::Settings) -> anyhow::Result<Arc<App>> {
     functions::register_builtin_templates(&store).await?;
     let known = cache::known(settings).await;
     tracing::info!("existence cache: {}", known.describe());
-    let limits = Arc::new(Limits::new(
-        settings.blob_concurrency,
-        settings.registry_concurrency,
-        DEFAULT_REQUESTS_PER_REGISTRY,
-    ));
+    let limits = Arc::new(
+        Limits::new(
+            settings.blob_concurrency,
+            settings.registry_concurrency,
+            DEFAULT_REQUESTS_PER_REGISTRY,
+        )
+        .with_shared_moves(Arc::new(moves::StoreMoves::new(
+            store.clone(),
+            &settings.coordinator_id,
+        ))),
+    );
     let runner = Arc::new(Runner::new(runtime.clone(), limits, known));
     let executor = Arc::new(Executor::new(
         settings.coordinator_id.clone(),

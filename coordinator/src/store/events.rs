@@ -167,13 +167,25 @@ impl Store {
         Ok(())
     }
 
-    /// Records what a blob copied ahead of its manifest came to.
-    pub async fn set_event_outcome(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE events SET outcome = $2 WHERE id = $1")
-            .bind(id)
-            .bind(outcome)
-            .execute(&self.pool)
-            .await?;
+    /// Extends `coordinator`'s lease on pending event `id` to now + `lease`,
+    /// while it still acts on it (a blob copied ahead).
+    pub async fn renew_event(
+        &self,
+        id: i64,
+        coordinator: &str,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        let until =
+            now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
+        sqlx::query(
+            "UPDATE events SET lease_until = $3 \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(coordinator)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

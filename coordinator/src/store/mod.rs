@@ -11,6 +11,7 @@ mod events;
 mod executions;
 mod functions;
 pub mod model;
+mod moves;
 mod policies;
 mod registries;
 mod tasks;
@@ -89,6 +90,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "events",
         include_str!("../../../migrations/sqlite/0004_events.sql"),
     ),
+    (
+        5,
+        "blob_moves",
+        include_str!("../../../migrations/sqlite/0005_blob_moves.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Embedded = &[
     (
@@ -110,6 +116,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         4,
         "events",
         include_str!("../../../migrations/postgres/0004_events.sql"),
+    ),
+    (
+        5,
+        "blob_moves",
+        include_str!("../../../migrations/postgres/0005_blob_moves.sql"),
     ),
 ];
 

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
+use super::moves::{self, Claim, SharedMoves};
+
 /// Blob copies in flight across the process, by default: enough to keep a
 /// registry's ingest busy on a small machine without thrashing it.
 pub const DEFAULT_BLOBS: usize = 8;
@@ -26,6 +28,9 @@ pub struct Limits {
     /// a blob into a repository at a time, whoever asks (an execution, or a
     /// copy started by a registry event).
     moving: Mutex<HashMap<BlobAt, Weak<tokio::sync::Mutex<()>>>>,
+    /// The same, across the processes sharing `shared` (coordinators on one
+    /// database).
+    shared: Option<Arc<dyn SharedMoves>>,
 }
 
 /// A blob in a repository of a registry: (registry URL, repository, digest).
@@ -56,7 +61,14 @@ impl Limits {
             requests_per_registry: requests_per_registry.max(1),
             registries: Mutex::new(HashMap::new()),
             moving: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// Also holds each blob copy against the other processes of `shared`.
+    pub fn with_shared_moves(mut self, shared: Arc<dyn SharedMoves>) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Holds the right to move blob `digest` into `repository` of the
@@ -80,15 +92,25 @@ impl Limits {
                 }
             }
         };
-        match lock.clone().try_lock_owned() {
-            Ok(guard) => (Moving { _guard: guard }, false),
-            Err(_) => (
-                Moving {
-                    _guard: lock.lock_owned().await,
-                },
-                true,
-            ),
-        }
+        let (guard, waited_here) = match lock.clone().try_lock_owned() {
+            Ok(guard) => (guard, false),
+            Err(_) => (lock.lock_owned().await, true),
+        };
+        // Then against the other processes, holding this process's lock so
+        // that only one of its copies asks.
+        let (claim, waited_elsewhere) = match &self.shared {
+            Some(shared) => {
+                let key = format!("{} {repository} {digest}", target.trim_end_matches('/'));
+                let (claim, waited) = moves::claim(shared, key).await;
+                (Some(claim), waited)
+            }
+            None => (None, false),
+        };
+        let moving = Moving {
+            _claim: claim,
+            _guard: guard,
+        };
+        (moving, waited_here || waited_elsewhere)
     }
 
     /// How many blob copies may run at once overall.
@@ -134,6 +156,8 @@ impl Limits {
 
 /// Held while one copy of a blob into a repository runs.
 pub struct Moving {
+    // Dropped first: the claim is released before the next waiter here asks.
+    _claim: Option<Claim>,
     _guard: OwnedMutexGuard<()>,
 }
 
@@ -183,5 +207,59 @@ mod tests {
             "the second copy waited for the first"
         );
         assert!(!limits.moving("http://t", "r", "sha256:a").await.1);
+    }
+
+    /// Claims kept in a map shared by two "processes".
+    #[derive(Default)]
+    struct Shared(Mutex<HashMap<String, String>>);
+
+    struct Process(Arc<Shared>, &'static str);
+
+    impl SharedMoves for Process {
+        fn claim<'a>(
+            &'a self,
+            key: &'a str,
+            holder: &'a str,
+            _ttl: std::time::Duration,
+        ) -> futures::future::BoxFuture<'a, bool> {
+            let me = format!("{}/{holder}", self.1);
+            let mut map = self.0.0.lock().unwrap();
+            let held = map.entry(key.to_string()).or_insert_with(|| me.clone());
+            let mine = *held == me;
+            Box::pin(async move { mine })
+        }
+
+        fn release<'a>(
+            &'a self,
+            key: &'a str,
+            holder: &'a str,
+        ) -> futures::future::BoxFuture<'a, ()> {
+            let me = format!("{}/{holder}", self.1);
+            let mut map = self.0.0.lock().unwrap();
+            if map.get(key) == Some(&me) {
+                map.remove(key);
+            }
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn one_copy_of_a_blob_into_a_repository_across_processes() {
+        let shared = Arc::new(Shared::default());
+        let a = Limits::default().with_shared_moves(Arc::new(Process(shared.clone(), "a")));
+        let b =
+            Arc::new(Limits::default().with_shared_moves(Arc::new(Process(shared.clone(), "b"))));
+        let (first, waited) = a.moving("http://t", "r", "sha256:a").await;
+        assert!(!waited);
+        assert_eq!(shared.0.lock().unwrap().len(), 1);
+        let other = b.clone();
+        let second = tokio::spawn(async move { other.moving("http://t", "r", "sha256:a").await.1 });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!second.is_finished(), "b waits for a's copy");
+        drop(first);
+        assert!(second.await.unwrap(), "b waited, and now holds it");
+        // Released by b's drop in turn (asynchronously).
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(shared.0.lock().unwrap().is_empty());
     }
 }

@@ -9,6 +9,7 @@ pub mod known;
 mod ledger;
 pub mod limits;
 mod memo;
+pub mod moves;
 
 pub use blob::{Blob, BlobAction, BlobOutcome, CopyOptions, Transfer, UploadMode};
 pub use client::{Credentials, Endpoint, EndpointError, RegistryClient, Request, Response, Role};

@@ -228,7 +228,25 @@ impl PgDatabase {
     }
 }
 
+impl PgDatabase {
+    /// Runs `sql` in this database (a test standing in for another
+    /// coordinator, say).
+    pub fn execute(&self, sql: &str) -> Result<()> {
+        psql_in(&self.name, sql).map(drop)
+    }
+
+    /// The rows `sql` answers in this database, a line each, fields
+    /// separated by `|`.
+    pub fn query(&self, sql: &str) -> Result<String> {
+        psql_in(&self.name, sql)
+    }
+}
+
 fn psql(sql: &str) -> Result<()> {
+    psql_in("postgres", sql).map(drop)
+}
+
+fn psql_in(database: &str, sql: &str) -> Result<String> {
     let out = std::process::Command::new("psql")
         .args([
             "-h",
@@ -236,9 +254,10 @@ fn psql(sql: &str) -> Result<()> {
             "-U",
             "postgres",
             "-d",
-            "postgres",
+            database,
             "-v",
             "ON_ERROR_STOP=1",
+            "-qAt",
             "-c",
             sql,
         ])
@@ -247,7 +266,7 @@ fn psql(sql: &str) -> Result<()> {
     if !out.status.success() {
         bail!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 impl Drop for PgDatabase {
