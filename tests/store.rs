@@ -876,21 +876,32 @@ async fn tasks_and_reports(store: Store) {
                 .unwrap(),
         );
     }
-    let (page1, total) = store.list_executions(p.id, 1, 2).await.unwrap();
+    let (page1, total) = store
+        .list_executions(ExecutionFilter::policy(p.id), 1, 2)
+        .await
+        .unwrap();
     assert_eq!(total, 5);
     assert_eq!(
         page1.iter().map(|e| e.id).collect::<Vec<_>>(),
         vec![all[4].id, all[3].id]
     );
-    let (page3, _) = store.list_executions(p.id, 3, 2).await.unwrap();
+    let (page3, _) = store
+        .list_executions(ExecutionFilter::policy(p.id), 3, 2)
+        .await
+        .unwrap();
     assert_eq!(
         page3.iter().map(|e| e.id).collect::<Vec<_>>(),
         vec![all[0].id]
     );
-    let (none, total) = store.list_executions(999, 1, 10).await.unwrap();
+    let (none, total) = store
+        .list_executions(ExecutionFilter::policy(999), 1, 10)
+        .await
+        .unwrap();
     assert!(none.is_empty() && total == 0);
     assert!(matches!(
-        store.list_executions(p.id, 0, 10).await,
+        store
+            .list_executions(ExecutionFilter::policy(p.id), 0, 10)
+            .await,
         Err(StoreError::Invalid { .. })
     ));
 

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::locate::{Seg, locate};
 use crate::domain::RegistryKind;
@@ -20,7 +20,7 @@ pub const BUILTIN: &[(&str, &str)] = &[(
     include_str!("../../../templates/oci-to-oci.yaml"),
 )];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
     /// Once per execution, over all artifacts.
@@ -29,7 +29,7 @@ pub enum Scope {
     Artifact,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum When {
     /// Only while nothing has failed (for an artifact: that artifact).

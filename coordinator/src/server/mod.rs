@@ -6,6 +6,7 @@ pub mod api;
 pub(crate) mod auth;
 mod cache;
 mod config;
+mod console;
 mod eager;
 mod executor;
 mod files;

@@ -8,8 +8,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Backend, ExecCounts, ExecStatus, ExecTrigger, Execution, Millis, NewExecution, Policy, Store,
-    StoreError, b2i, get_json, now_ms, to_json,
+    Backend, ExecCounts, ExecStatus, ExecTrigger, Execution, ExecutionFilter, Millis, NewExecution,
+    Policy, Store, StoreError, b2i, get_json, now_ms, to_json,
 };
 
 pub(crate) const COLS: &str = "id, policy_id, status, status_text, trigger_type, start_time, \
@@ -210,11 +210,11 @@ impl Store {
         }
     }
 
-    /// Page `page` (1-based) of policy `policy_id`'s executions, newest
-    /// first, and their total number.
+    /// A page of the executions `filter` picks, newest first, and how many
+    /// it picks in all.
     pub async fn list_executions(
         &self,
-        policy_id: i64,
+        filter: ExecutionFilter,
         page: i64,
         page_size: i64,
     ) -> Result<(Vec<Execution>, i64), StoreError> {
@@ -223,17 +223,37 @@ impl Store {
                 "page ({page}) and page_size ({page_size}) must be at least 1"
             )));
         }
-        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM executions WHERE policy_id = $1")
-            .bind(policy_id)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
-        let sql = format!(
-            "SELECT {COLS} FROM executions WHERE policy_id = $1 \
-             ORDER BY id DESC LIMIT $2 OFFSET $3"
+        let mut conditions = Vec::new();
+        if filter.policy_id.is_some() {
+            conditions.push(format!("policy_id = ${}", conditions.len() + 1));
+        }
+        if filter.status.is_some() {
+            conditions.push(format!("status = ${}", conditions.len() + 1));
+        }
+        let scope = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let n = conditions.len();
+        let count = format!("SELECT COUNT(*) AS n FROM executions {scope}");
+        let list = format!(
+            "SELECT {COLS} FROM executions {scope} ORDER BY id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
         );
-        let rows = sqlx::query(&sql)
-            .bind(policy_id)
+        let mut count = sqlx::query(&count);
+        let mut list = sqlx::query(&list);
+        if let Some(id) = filter.policy_id {
+            count = count.bind(id);
+            list = list.bind(id);
+        }
+        if let Some(status) = filter.status {
+            count = count.bind(status.as_str());
+            list = list.bind(status.as_str());
+        }
+        let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+        let rows = list
             .bind(page_size)
             .bind((page - 1).saturating_mul(page_size))
             .fetch_all(&self.pool)

@@ -14,10 +14,12 @@ pub mod model;
 mod moves;
 mod policies;
 mod registries;
+mod sessions;
 mod tasks;
 mod templates;
 
 pub use model::*;
+pub use sessions::Session;
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -95,6 +97,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "blob_moves",
         include_str!("../../../migrations/sqlite/0005_blob_moves.sql"),
     ),
+    (
+        6,
+        "sessions",
+        include_str!("../../../migrations/sqlite/0006_sessions.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Embedded = &[
     (
@@ -121,6 +128,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         5,
         "blob_moves",
         include_str!("../../../migrations/postgres/0005_blob_moves.sql"),
+    ),
+    (
+        6,
+        "sessions",
+        include_str!("../../../migrations/postgres/0006_sessions.sql"),
     ),
 ];
 

@@ -407,6 +407,23 @@ pub struct Policy {
     pub next_fire_time: Option<Millis>,
 }
 
+/// Which executions a listing picks: all, or those of one policy, or in
+/// one status, or both.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecutionFilter {
+    pub policy_id: Option<i64>,
+    pub status: Option<ExecStatus>,
+}
+
+impl ExecutionFilter {
+    pub fn policy(id: i64) -> Self {
+        Self {
+            policy_id: Some(id),
+            status: None,
+        }
+    }
+}
+
 /// The status of an execution, and of each of its tasks: one vocabulary.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Where in the request's text the problem is: (line, column), from 1.
+    pub at: Option<(usize, usize)>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            at: None,
         }
     }
 
@@ -32,6 +35,10 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -60,6 +67,8 @@ impl IntoResponse for ApiError {
             errors: vec![ErrorItem {
                 code: self.code.to_string(),
                 message: self.message,
+                line: self.at.map(|(line, _)| line),
+                column: self.at.map(|(_, column)| column),
             }],
         };
         (self.status, Json(body)).into_response()
@@ -79,6 +88,12 @@ pub struct ErrorItem {
     /// `PAYLOAD_TOO_LARGE` | `INTERNAL_SERVER_ERROR` | …
     pub code: String,
     pub message: String,
+    /// For a problem in a text body (a template's YAML): its line, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// And its column, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }
 
 /// PostgreSQL's SQLSTATE for a character its encoding cannot hold (NUL).
@@ -108,7 +123,10 @@ impl From<StoreError> for ApiError {
 
 impl From<TemplateError> for ApiError {
     fn from(e: TemplateError) -> Self {
-        Self::bad_request(e.to_string())
+        Self {
+            at: Some((e.line, e.column)),
+            ..Self::bad_request(e.to_string())
+        }
     }
 }
 

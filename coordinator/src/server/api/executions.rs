@@ -9,11 +9,14 @@ use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState};
 use crate::engine::{PlanEntry, StageRecord};
 use crate::server::App;
-use crate::store::{Event, ExecStatus, ExecTrigger, Execution, NewExecution, Task};
+use crate::store::{
+    Event, ExecStatus, ExecTrigger, Execution, ExecutionFilter, NewExecution, Task,
+};
 
 pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(start, list))
+        .routes(routes!(list_all))
         .routes(routes!(show))
         .routes(routes!(stop))
         .routes(routes!(retry))
@@ -110,13 +113,62 @@ async fn list(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(p): ApiQuery<Page>,
 ) -> ApiResult<(HeaderMap, axum::Json<Vec<Execution>>)> {
+    state.store.get_policy(id).await?;
+    page_of(&state, ExecutionFilter::policy(id), &p).await
+}
+
+/// Which executions the list of every policy's picks.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Pick {
+    /// Only this policy's.
+    #[serde(default)]
+    policy_id: Option<i64>,
+    /// Only those in this status.
+    #[serde(default)]
+    status: Option<ExecStatus>,
+}
+
+/// Lists every policy's executions, newest first, optionally only one
+/// policy's or one status's; `X-Total-Count` carries the total.
+#[utoipa::path(
+    get,
+    path = "/executions",
+    tag = "executions",
+    operation_id = "list_all_executions",
+    params(Pick, Page),
+    responses(
+        (status = 200, description = "A page of the executions picked", body = [Execution],
+            headers(("X-Total-Count" = i64, description = "How many executions are picked in all"))),
+        (status = 400, description = "Bad paging, or an unknown status", body = ErrorBody),
+    )
+)]
+async fn list_all(
+    state: AppState,
+    ApiQuery(pick): ApiQuery<Pick>,
+    ApiQuery(p): ApiQuery<Page>,
+) -> ApiResult<(HeaderMap, axum::Json<Vec<Execution>>)> {
+    let filter = ExecutionFilter {
+        policy_id: pick.policy_id,
+        status: pick.status,
+    };
+    page_of(&state, filter, &p).await
+}
+
+async fn page_of(
+    state: &App,
+    filter: ExecutionFilter,
+    p: &Page,
+) -> ApiResult<(HeaderMap, axum::Json<Vec<Execution>>)> {
     if p.page < 1 || !(1..=100).contains(&p.page_size) {
         return Err(ApiError::bad_request(
             "page starts at 1; page_size is 1..=100",
         ));
     }
-    state.store.get_policy(id).await?;
-    let (items, total) = state.store.list_executions(id, p.page, p.page_size).await?;
+    let (items, total) = state
+        .store
+        .list_executions(filter, p.page, p.page_size)
+        .await?;
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(total));
     Ok((headers, axum::Json(items)))

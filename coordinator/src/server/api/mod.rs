@@ -7,13 +7,15 @@ mod functions;
 mod kinds;
 mod openapi;
 mod policies;
+mod previews;
 mod registries;
+mod session;
 mod templates;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{any, get};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ApiText};
@@ -24,32 +26,44 @@ pub use policies::PolicyInput;
 pub use registries::{CredentialInput, Health, HealthStatus, RegistryInput};
 
 use super::App;
+use super::auth::Guard;
 
 /// Every `/api/v1` route with its documentation, from one declaration
 /// (utoipa-axum): the document cannot miss a route, nor name one that is
 /// not served.
-fn api(upload_limit: usize, token: Arc<String>) -> OpenApiRouter<Arc<App>> {
-    let protected = OpenApiRouter::new()
+/// (`guard` is None only for the document, which layers do not change.)
+fn api(upload_limit: usize, guard: Option<Guard>) -> OpenApiRouter<Arc<App>> {
+    let mut protected = OpenApiRouter::new()
         .merge(registries::routes())
         .merge(kinds::routes())
         .merge(functions::routes(upload_limit))
         .merge(templates::routes())
         .merge(policies::routes())
+        .merge(previews::routes())
         .merge(executions::routes())
-        .merge(events::routes())
-        .layer(axum::middleware::from_fn_with_state(
-            token,
-            super::auth::require_token,
+        .merge(events::routes());
+    let mut session = session::routes();
+    if let Some(guard) = guard {
+        protected = protected.layer(axum::middleware::from_fn_with_state(
+            guard.clone(),
+            super::auth::require_auth,
         ));
+        session = session.layer(axum::Extension(guard));
+    }
     // A registry's notifications carry its own event secret, not the
-    // admin token.
-    OpenApiRouter::new().nest("/api/v1", events::open_routes().merge(protected))
+    // admin token; signing in is how a console gets its session.
+    let open = events::open_routes().merge(session);
+    OpenApiRouter::new().nest("/api/v1", open.merge(protected))
 }
 
-/// The API router: `/healthz` and the OpenAPI document are open; the rest
-/// needs the admin token.
+/// The API router: `/healthz`, the OpenAPI document and the console's
+/// assets are open; the rest needs the admin token or a console session.
 pub fn router(app: Arc<App>, token: String) -> Router {
-    let (api, _) = api(app.max_upload_bytes, Arc::new(token)).split_for_parts();
+    let guard = Guard {
+        token: Arc::new(token),
+        store: app.store.clone(),
+    };
+    let (api, _) = api(app.max_upload_bytes, Some(guard)).split_for_parts();
     Router::new()
         .route(
             "/healthz",
@@ -57,14 +71,20 @@ pub fn router(app: Arc<App>, token: String) -> Router {
         )
         .route("/api/v1/openapi.json", get(openapi::document))
         .merge(api)
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .route("/api", any(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
+        .fallback(super::console::asset)
         .with_state(app)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
 }
 
 /// The routes' paths, operations and schemas, as the OpenAPI document
 /// lists them.
 fn routes_document() -> utoipa::openapi::OpenApi {
-    api(0, Arc::new(String::new())).split_for_parts().1
+    api(0, None).split_for_parts().1
 }
 
 /// Handlers' shared state.

@@ -12,7 +12,9 @@ use std::sync::LazyLock;
 use axum::Json;
 use utoipa::OpenApi as _;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
     ContentBuilder, ObjectBuilder, OpenApi, RefOr, Response, ResponseBuilder, Schema, Type,
 };
@@ -25,6 +27,8 @@ use super::registries::PlainHttp;
 const BEARER: &str = "bearer";
 /// The name of a registry's event secret scheme (also Bearer).
 const EVENT_SECRET: &str = "event_secret";
+/// The name of the console's session cookie scheme.
+const SESSION: &str = "session";
 /// The document's own path: open, like `/healthz`.
 const DOCUMENT: &str = "/api/v1/openapi.json";
 
@@ -35,7 +39,8 @@ const DOCUMENT: &str = "/api/v1/openapi.json";
         version = env!("CARGO_PKG_VERSION"),
         description = "Ferry's coordinator API: registries, stage functions, process templates, \
                        replication policies and their executions. JSON with Harbor v2.0's field names; \
-                       every `/api/v1` call but this document needs `Authorization: Bearer <admin token>`.",
+                       every `/api/v1` call but this document, sign-in and registry notifications needs \
+                       `Authorization: Bearer <admin token>` or a web console session.",
     ),
     paths(document),
     components(schemas(ErrorBody, executions::StartInput)),
@@ -46,6 +51,7 @@ const DOCUMENT: &str = "/api/v1/openapi.json";
         (name = "policies", description = "What to replicate, from where to where, when, and how"),
         (name = "executions", description = "Runs of a policy and their per-artifact tasks"),
         (name = "events", description = "Registry notifications that start executions"),
+        (name = "session", description = "The web console's sign-in: a session cookie and a CSRF token"),
         (name = "meta", description = "Health and this document"),
     ),
 )]
@@ -138,32 +144,48 @@ impl utoipa::Modify for Protected {
             "The registry's `event_secret`: its notifications carry it, not the admin token".into(),
         );
         components.add_security_scheme(EVENT_SECRET, SecurityScheme::Http(secret));
+        components.add_security_scheme(
+            SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::server::auth::SESSION_COOKIE,
+                "A web console session (`POST /api/v1/session`); writes made with it also \
+                 carry the session's CSRF token in `X-CSRF-Token`",
+            ))),
+        );
 
         for (path, item) in doc.paths.paths.iter_mut() {
             if !path.starts_with("/api/v1/") || path == DOCUMENT {
                 continue;
             }
             let ops = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-                &mut item.head,
-                &mut item.options,
-                &mut item.trace,
+                (&mut item.get, true),
+                (&mut item.head, true),
+                (&mut item.options, true),
+                (&mut item.trace, true),
+                (&mut item.put, false),
+                (&mut item.post, false),
+                (&mut item.delete, false),
+                (&mut item.patch, false),
             ];
-            for op in ops.into_iter().flatten() {
-                protect(op);
+            for (op, is_read) in ops {
+                if let Some(op) = op {
+                    protect(op, is_read);
+                }
             }
         }
     }
 }
 
-fn protect(op: &mut Operation) {
-    // An operation that names its own scheme (the event endpoint) keeps it.
+fn protect(op: &mut Operation, is_read: bool) {
+    // An operation that names its own scheme (the event endpoint, the
+    // session's) keeps it; the others take the token or a console session.
+    let mut csrf = false;
     if op.security.is_none() {
-        op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+        op.security = Some(vec![
+            SecurityRequirement::new(BEARER, Vec::<String>::new()),
+            SecurityRequirement::new(SESSION, Vec::<String>::new()),
+        ]);
+        csrf = !is_read;
     }
     // A body read as JSON (`ApiJson`) takes only `application/json`; the
     // event endpoint also takes distribution's media type, and reads bytes.
@@ -192,6 +214,12 @@ fn protect(op: &mut Operation) {
         ("401", "Missing or wrong Bearer token"),
         ("500", "The server failed; see its log"),
     ];
+    if csrf {
+        extra.push((
+            "403",
+            "Made with the console's session cookie but without its CSRF token",
+        ));
+    }
     if let Some(description) = bad_request {
         extra.push(("400", description));
     }

@@ -1,14 +1,17 @@
 //! `/templates`: process templates, validated on write and versioned.
 
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, ApiText, AppState};
+use crate::domain::RegistryKind;
 use crate::engine::Template;
+use crate::engine::template::{Scope, When};
 use crate::server::App;
+use crate::store::Operation;
 use crate::store::TemplateRow;
 
 pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
@@ -16,6 +19,7 @@ pub fn routes() -> OpenApiRouter<std::sync::Arc<App>> {
         .routes(routes!(create, list))
         .routes(routes!(show, update))
         .routes(routes!(versions))
+        .routes(routes!(validate))
 }
 
 /// Validates the YAML (functions, parameters) and stores a new version.
@@ -165,4 +169,94 @@ async fn versions(
         return Err(ApiError::not_found(format!("template {name} not found")));
     }
     Ok(axum::Json(v))
+}
+
+/// A valid template's shape: what the console's stage diagram draws.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Outline {
+    pub name: String,
+    pub description: String,
+    pub source_kinds: Vec<RegistryKind>,
+    pub target_kinds: Vec<RegistryKind>,
+    /// In template order.
+    pub stages: Vec<StageOutline>,
+}
+
+/// One stage of a valid template.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StageOutline {
+    pub name: String,
+    /// `name@version`.
+    pub function: String,
+    pub scope: Scope,
+    /// Artifacts at once (artifact scope).
+    pub concurrency: usize,
+    pub when: When,
+    /// The tasks it serves (artifact scope).
+    pub operation: Operation,
+    pub timeout_secs: u64,
+    /// Further attempts after the first.
+    pub retries: u32,
+}
+
+impl From<&Template> for Outline {
+    fn from(t: &Template) -> Self {
+        Self {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            source_kinds: t.kinds.source.clone(),
+            target_kinds: t.kinds.target.clone(),
+            stages: t
+                .stages
+                .iter()
+                .map(|s| StageOutline {
+                    name: s.name.clone(),
+                    function: s.function.reference.clone(),
+                    scope: s.scope,
+                    concurrency: s.concurrency,
+                    when: s.when,
+                    operation: s.operation,
+                    timeout_secs: s.timeout.as_secs(),
+                    retries: s.retries.count,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Validates a template's YAML without storing it.
+///
+/// What the console's editor asks as the user types: the same checks as a
+/// save (syntax, functions, parameters, kinds). A valid template answers
+/// its outline (what the stage diagram draws); an invalid one a 400 whose
+/// error has the problem's line and column.
+#[utoipa::path(
+    post,
+    path = "/templates/validate",
+    tag = "templates",
+    operation_id = "validate_template",
+    request_body(
+        description = "The template's YAML",
+        content = String,
+        content_type = "application/yaml",
+    ),
+    responses(
+        (status = 200, description = "Valid: its outline", body = Outline),
+        (status = 400, description = "Not valid: the first problem, with its `line` and `column`", body = ErrorBody),
+    )
+)]
+async fn validate(state: AppState, ApiText(body): ApiText) -> ApiResult<axum::Json<Outline>> {
+    if body.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "the body must be the template's YAML",
+        ));
+    }
+    let t = Template::load("template", &body, &state.catalog).await?;
+    if t.name.trim().is_empty() {
+        return Err(ApiError {
+            at: Some((1, 1)),
+            ..ApiError::bad_request("name: must not be empty")
+        });
+    }
+    Ok(axum::Json(Outline::from(&t)))
 }
