@@ -1,0 +1,190 @@
+//! The web console in a real browser: Debian's Chromium driven by
+//! Playwright (`tests/console/e2e.mjs`) against a real `ferry serve` and
+//! real registries. The script walks a new user's path through the pages
+//! and checks what each page shows; this test then checks what the path
+//! did, behind the console: digests at the target, and what the API holds.
+//!
+//! `FERRY_SCREENSHOTS=<dir>` also saves the README's screenshots there.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferry_harness::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/console/e2e.mjs");
+/// The whole walk, bounded.
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// An execution-scoped stage that waits a minute: something to stop.
+const SLOW: &str = "version: 1
+name: slow
+description: lists, then waits a minute before copying
+stages:
+  - {name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}
+  - name: wait
+    function: fault-injector@0.4.0
+    scope: execution
+    timeout: 2m
+    params: {mode: sleep, seconds: 60}
+  - {name: pull, function: oci-pull@0.4.0, scope: artifact}
+  - {name: push, function: oci-push@0.4.0, scope: artifact}
+";
+
+fn chromium() -> String {
+    let path = std::env::var("FERRY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&path).exists(),
+        "{path} not found: run tests/scripts/setup (it installs Debian's chromium)"
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_user_replicates_in_the_browser_alone() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let app = push_image(
+        &src,
+        "team/app",
+        "v1",
+        Format::Oci,
+        &[Layer::random(81, 200_000)],
+    )
+    .await
+    .unwrap();
+    push_image(
+        &src,
+        "team/broken",
+        "v1",
+        Format::Oci,
+        &[Layer::random(82, 1000)],
+    )
+    .await
+    .unwrap();
+    let s = Server::start(FERRY, None, &[]).await.unwrap();
+
+    // What the user finds installed: the fault injector (the template they
+    // write uses it), and a slow policy of an operator's, to stop.
+    s.upload_extra("fault-injector@0.4.0").await;
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/v1/templates",
+            Some(Body::Yaml(SLOW.into())),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let origin = s.add_registry("origin", &src).await;
+    let backup = s.add_registry("backup", &dst).await;
+    let (status, v) = s
+        .post_json(
+            "/api/v1/policies",
+            json!({"name": "slow", "src_registry": {"id": origin}, "dest_registry": {"id": backup},
+                   "dest_namespace": "slow", "template": "slow"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+
+    let shots = std::env::var("FERRY_SCREENSHOTS").unwrap_or_default();
+    let child = tokio::process::Command::new("node")
+        .arg(SCRIPT)
+        .env("FERRY_URL", &s.url)
+        .env("FERRY_TOKEN", server::TOKEN)
+        .env("SRC_URL", src.url())
+        .env("DST_URL", dst.url())
+        .env(
+            "UPLOAD_WASM",
+            format!("{EXTRA_FUNCTIONS}/helm-list@0.4.0.wasm"),
+        )
+        .env("CHROMIUM", chromium())
+        .env("SCREENSHOTS", &shots)
+        .env("NO_PROXY", "127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting node (run tests/scripts/setup)");
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("the browser walk did not end within {LIMIT:?}; killed"))
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser walk failed ({}):\n{said}{}\nserver log:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    assert!(said.contains("walk: done"), "{said}");
+
+    // Behind the pages: what the walk made.
+    let registries = s.get("/api/v1/registries").await;
+    let names: Vec<&str> = registries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["origin", "backup", "src", "dst"], "{registries}");
+    let functions = s.get("/api/v1/functions").await;
+    assert!(
+        functions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "helm-list" && f["version"] == "0.4.0"),
+        "{functions}"
+    );
+    let versions = s.get("/api/v1/templates/checked/versions").await;
+    assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
+    let policies = s.get("/api/v1/policies").await;
+    let mirror = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "mirror")
+        .unwrap_or_else(|| panic!("{policies}"));
+    assert_eq!(mirror["template"], "checked");
+    let execs = s.executions(mirror["id"].as_i64().unwrap()).await;
+    assert_eq!(execs.len(), 2, "the run and its retry: {execs:?}");
+    let (retry, run) = (&execs[0], &execs[1]);
+    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(
+        (run["total"].as_i64(), run["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{run}"
+    );
+    assert_eq!(retry["total"], 1, "only the failed task again: {retry}");
+    // team/app replicated with its digest; team/broken failed its check
+    // and was never pushed.
+    assert_eq!(
+        manifest_digest(&dst, "team/app", "v1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(app.digest())
+    );
+    assert_eq!(
+        manifest_digest(&dst, "team/broken", "v1").await.unwrap(),
+        None
+    );
+    let slow = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "slow")
+        .unwrap();
+    let stopped = s.executions(slow["id"].as_i64().unwrap()).await;
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    let stopped = s
+        .wait_execution(stopped[0]["id"].as_i64().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(stopped["status"], "stopped", "{stopped}");
+    let _: Value = stopped;
+}
