@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ferry_harness::*;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/console/e2e.mjs");
@@ -33,6 +33,10 @@ stages:
   - {name: pull, function: oci-pull@0.4.0, scope: artifact}
   - {name: push, function: oci-push@0.4.0, scope: artifact}
 ";
+
+fn extra(reference: &str) -> String {
+    format!("{EXTRA_FUNCTIONS}/{reference}.wasm")
+}
 
 fn chromium() -> String {
     let path = std::env::var("FERRY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -96,10 +100,8 @@ async fn a_new_user_replicates_in_the_browser_alone() {
         .env("FERRY_TOKEN", server::TOKEN)
         .env("SRC_URL", src.url())
         .env("DST_URL", dst.url())
-        .env(
-            "UPLOAD_WASM",
-            format!("{EXTRA_FUNCTIONS}/helm-list@0.4.0.wasm"),
-        )
+        .env("UPLOAD_WASM", extra("helm-list@0.4.0"))
+        .env("DROP_WASM", extra("helm-push@0.4.0"))
         .env("CHROMIUM", chromium())
         .env("SCREENSHOTS", &shots)
         .env("NO_PROXY", "127.0.0.1")
@@ -132,17 +134,35 @@ async fn a_new_user_replicates_in_the_browser_alone() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["origin", "backup", "src", "dst"], "{registries}");
+    assert_eq!(registries[2]["description"], "where images come from");
     let functions = s.get("/api/v1/functions").await;
-    assert!(
-        functions
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["name"] == "helm-list" && f["version"] == "0.4.0"),
-        "{functions}"
+    let uploaded: Vec<String> = functions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["builtin"] == false)
+        .map(|f| {
+            format!(
+                "{}@{}",
+                f["name"].as_str().unwrap(),
+                f["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        uploaded,
+        ["fault-injector@0.4.0", "helm-list@0.4.0", "helm-push@0.4.0"],
+        "the picked and the dropped file; not the rejected one"
     );
     let versions = s.get("/api/v1/templates/checked/versions").await;
-    assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
+    let versions = versions.as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert!(
+        versions[1]["body"]
+            .as_str()
+            .unwrap()
+            .contains("description: mirror,")
+    );
     let policies = s.get("/api/v1/policies").await;
     let mirror = policies
         .as_array()
@@ -151,9 +171,20 @@ async fn a_new_user_replicates_in_the_browser_alone() {
         .find(|p| p["name"] == "mirror")
         .unwrap_or_else(|| panic!("{policies}"));
     assert_eq!(mirror["template"], "checked");
+    assert_eq!(mirror["dest_namespace"], "copies");
+    assert_eq!(mirror["dest_namespace_replace_count"], 1);
+    assert_eq!(mirror["trigger"]["type"], "scheduled");
+    assert_eq!(mirror["trigger"]["trigger_settings"]["cron"], "0 0 2 * * *");
+    assert_eq!(mirror["enabled"], false);
     let execs = s.executions(mirror["id"].as_i64().unwrap()).await;
-    assert_eq!(execs.len(), 2, "the run and its retry: {execs:?}");
-    let (retry, run) = (&execs[0], &execs[1]);
+    assert_eq!(execs.len(), 3, "the run, its retry, a dry run: {execs:?}");
+    let (dry, retry, run) = (&execs[0], &execs[1], &execs[2]);
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(
+        catalog(&dst).await.unwrap(),
+        ["team/app"],
+        "the dry run wrote nothing (copies/app)"
+    );
     assert_eq!(run["status"], "failed", "{run}");
     assert_eq!(
         (run["total"].as_i64(), run["failed"].as_i64()),
@@ -186,5 +217,4 @@ async fn a_new_user_replicates_in_the_browser_alone() {
         .wait_execution(stopped[0]["id"].as_i64().unwrap(), Duration::from_secs(30))
         .await;
     assert_eq!(stopped["status"], "stopped", "{stopped}");
-    let _: Value = stopped;
 }

@@ -7,7 +7,7 @@
 // "step: <name>"; any failure exits 1 with what the page showed.
 
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 
 const env = (k) => {
@@ -20,6 +20,7 @@ const TOKEN = env('FERRY_TOKEN');
 const SRC = env('SRC_URL');
 const DST = env('DST_URL');
 const WASM = env('UPLOAD_WASM');
+const DROP_WASM = env('DROP_WASM');
 const SHOTS = process.env.SCREENSHOTS || '';
 const WAIT = 30_000;
 
@@ -106,6 +107,36 @@ try {
     await page.getByRole('cell', { name, exact: true }).or(page.getByRole('heading', { name, exact: true })).first().waitFor();
   }
 
+  step('check a registry, edit it, read its notifications snippet');
+  const srcCard = page.getByRole('article', { name: 'src', exact: true });
+  await srcCard.getByRole('button', { name: 'Check health' }).click();
+  await srcCard.getByRole('status').filter({ hasText: /healthy/i }).waitFor();
+  const snippet = await srcCard.getByLabel('Notifications snippet for src').innerText();
+  assert.match(snippet, new RegExp(`url: ${BASE}/api/v1/registries/\\d+/events`));
+  assert.match(snippet, /Authorization: \["Bearer /);
+  await srcCard.getByRole('button', { name: 'Edit' }).click();
+  assert.equal(await page.getByLabel('Password').inputValue(), '', 'a stored secret is never shown');
+  await page.getByLabel('Description').fill('where images come from');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await srcCard.getByText('where images come from').waitFor();
+
+  step('delete a registry; one in use stays, with the reason');
+  page.on('dialog', (d) => d.accept());
+  const backupCard = page.getByRole('article', { name: 'backup', exact: true });
+  await backupCard.getByRole('button', { name: 'Delete' }).click();
+  await backupCard.getByRole('alert').filter({ hasText: /slow/ }).waitFor();
+  await page.getByRole('button', { name: 'Add registry' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('scratch');
+  await page.getByLabel('URL', { exact: true }).fill('http://127.0.0.1:9');
+  await page.getByRole('button', { name: 'Save' }).click();
+  // The server's refusal, at the form.
+  await page.getByRole('alert').filter({ hasText: 'plain HTTP needs' }).waitFor();
+  await page.getByLabel('Insecure (skip TLS verify)').check();
+  await page.getByRole('button', { name: 'Save' }).click();
+  const scratch = page.getByRole('article', { name: 'scratch', exact: true });
+  await scratch.getByRole('button', { name: 'Delete' }).click();
+  await scratch.waitFor({ state: 'detached' });
+
   step('upload a function');
   await nav('Functions');
   await page.getByLabel('Component (.wasm)').setInputFiles(WASM);
@@ -114,6 +145,28 @@ try {
   await page.getByRole('button', { name: 'Upload' }).click();
   await page.getByText('Uploaded helm-list@0.4.0').waitFor();
   await page.getByRole('row').filter({ hasText: 'helm-list' }).first().waitFor();
+
+  step('a rejected upload shows the server\'s reason');
+  await page.getByLabel('Component (.wasm)').setInputFiles({ name: 'bad.wasm', mimeType: 'application/wasm', buffer: Buffer.from('not a component') });
+  await page.getByLabel('Name', { exact: true }).fill('bad');
+  await page.getByLabel('Version', { exact: true }).fill('1.0.0');
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Upload rejected' }).waitFor();
+
+  step('upload a function by drag and drop');
+  const dropped = await page.evaluateHandle(([b64, name]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], name, { type: 'application/wasm' }));
+    return dt;
+  }, [readFileSync(DROP_WASM).toString('base64'), DROP_WASM.split('/').pop()]);
+  await page.getByLabel('Name', { exact: true }).fill('');
+  await page.getByLabel('Version', { exact: true }).fill('');
+  await page.getByTestId('drop-zone').dispatchEvent('drop', { dataTransfer: dropped });
+  assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), 'helm-push');
+  assert.equal(await page.getByLabel('Version', { exact: true }).inputValue(), '0.4.0');
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.getByText('Uploaded helm-push@0.4.0').waitFor();
 
   step('write a template with a mistake, see it at its line, fix it');
   await nav('Templates');
@@ -189,6 +242,52 @@ try {
   await heading(/^Execution #\d+ running$/).waitFor();
   await page.getByRole('button', { name: 'Stop' }).click();
   await heading(/^Execution #\d+ stopped$/).waitFor({ timeout: 30_000 });
+
+  step('a second version of the template, and the diff');
+  await nav('Templates');
+  await page.getByRole('link', { name: 'checked', exact: true }).click();
+  await page.getByTestId('stage-diagram').getByTestId('stage-check').waitFor();
+  await editor.click();
+  await page.keyboard.press('Control+a');
+  await page.keyboard.insertText(TEMPLATE('0.4.0').replace('description: copy,', 'description: mirror,'));
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText(/version 2/i).first().waitFor();
+  await page.getByLabel('From version').selectOption({ index: 0 });
+  const diff = page.getByLabel('Line diff');
+  await diff.filter({ hasText: 'description: mirror,' }).waitFor();
+  assert.match(await diff.innerText(), /description: copy,/);
+
+  step('schedule a policy: cron preview, namespace preview, dry run, disable');
+  await nav('Policies');
+  const mirrorCard = page.getByRole('article', { name: 'mirror', exact: true });
+  await mirrorCard.getByRole('button', { name: 'Edit' }).click();
+  const form = page.getByRole('form', { name: 'Edit policy mirror' });
+  await form.getByLabel('Destination namespace').fill('copies');
+  await form.getByLabel('Replace count').fill('1');
+  await form.getByLabel('Sample repository').fill('team/app');
+  await form.getByText('copies/app').first().waitFor();
+  await form.getByLabel('Trigger').selectOption('scheduled');
+  await form.getByLabel('Cron').fill('0 0 2 * * *');
+  const times = form.getByRole('listitem').filter({ hasText: /2:00|02:00/ });
+  await times.nth(4).waitFor();
+  await form.getByLabel('Cron').fill('0 0 25 * * *');
+  await form.getByRole('alert').filter({ hasText: '25' }).waitFor();
+  await form.getByLabel('Cron').fill('0 0 2 * * *');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await mirrorCard.getByText('scheduled').first().waitFor();
+  await mirrorCard.getByRole('button', { name: 'Dry run' }).click();
+  const plan = page.getByRole('region', { name: /^Dry run \d+$/ });
+  await plan.getByText('copies/app').first().waitFor({ timeout: 60_000 });
+  await mirrorCard.getByRole('button', { name: 'Disable' }).click();
+  await mirrorCard.getByRole('button', { name: 'Enable' }).waitFor();
+
+  step('the executions list, filtered');
+  await nav('Executions');
+  await page.getByLabel('Status').selectOption('stopped');
+  const rows = page.getByRole('table').first().getByRole('row');
+  await page.getByRole('cell', { name: 'slow', exact: true }).waitFor();
+  await page.waitForFunction(() => ![...document.querySelectorAll('tbody tr')].some((r) => r.textContent.includes('mirror')));
+  assert.ok((await rows.count()) >= 2);
 
   step('the overview');
   await nav('Overview');
