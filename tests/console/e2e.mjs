@@ -63,6 +63,16 @@ const shot = async (name, at) => {
   await page.screenshot({ path: `${SHOTS}/${name}.png` });
 };
 const heading = (re) => page.getByRole('heading', { level: 1, name: re });
+// Every form control has a label, every button a text name.
+const checkNames = async (where) => {
+  const unnamed = await page.evaluate(() => {
+    const named = (el) => (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+    const controls = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')].filter((el) => !named(el));
+    const buttons = [...document.querySelectorAll('button')].filter((b) => !(b.textContent.trim() || b.getAttribute('aria-label')));
+    return [...controls, ...buttons].map((el) => el.outerHTML.slice(0, 120));
+  });
+  assert.deepEqual(unnamed, [], `unnamed controls on ${where}`);
+};
 const nav = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
 
 try {
@@ -119,6 +129,9 @@ try {
   await page.getByLabel('Description').fill('where images come from');
   await page.getByRole('button', { name: 'Save' }).click();
   await srcCard.getByText('where images come from').waitFor();
+  await page.getByRole('button', { name: 'Add registry' }).click();
+  await checkNames('the registries page and its form');
+  await page.getByRole('button', { name: 'Cancel' }).click();
 
   step('delete a registry; one in use stays, with the reason');
   page.on('dialog', (d) => d.accept());
@@ -167,6 +180,7 @@ try {
   assert.equal(await page.getByLabel('Version', { exact: true }).inputValue(), '0.4.0');
   await page.getByRole('button', { name: 'Upload' }).click();
   await page.getByText('Uploaded helm-push@0.4.0').waitFor();
+  await checkNames('the functions page');
 
   step('write a template with a mistake, see it at its line, fix it');
   await nav('Templates');
@@ -217,6 +231,7 @@ try {
   await matrix.getByRole('button', { name: /^check of team\/broken:v1: failed/ }).waitFor({ timeout: 60_000 });
   await matrix.getByRole('button', { name: /^push of team\/app:v1: succeeded/ }).waitFor();
   await shot('execution-stage-matrix', page.getByRole('heading', { name: 'Stage matrix' }));
+  await checkNames('an execution');
 
   step("open a cell's logs");
   await matrix.getByRole('button', { name: /^check of team\/broken:v1/ }).click();
@@ -256,6 +271,7 @@ try {
   const diff = page.getByLabel('Line diff');
   await diff.filter({ hasText: 'description: mirror,' }).waitFor();
   assert.match(await diff.innerText(), /description: copy,/);
+  await checkNames('the template editor');
 
   step('schedule a policy: cron preview, namespace preview, dry run, disable');
   await nav('Policies');
@@ -273,6 +289,7 @@ try {
   await form.getByLabel('Cron').fill('0 0 25 * * *');
   await form.getByRole('alert').filter({ hasText: '25' }).waitFor();
   await form.getByLabel('Cron').fill('0 0 2 * * *');
+  await checkNames('the policy form');
   await form.getByRole('button', { name: 'Save' }).click();
   await mirrorCard.getByText('scheduled').first().waitFor();
   await mirrorCard.getByRole('button', { name: 'Dry run' }).click();
@@ -288,6 +305,7 @@ try {
   await page.getByRole('cell', { name: 'slow', exact: true }).waitFor();
   await page.waitForFunction(() => ![...document.querySelectorAll('tbody tr')].some((r) => r.textContent.includes('mirror')));
   assert.ok((await rows.count()) >= 2);
+  await checkNames('the executions list');
 
   step('the overview');
   await nav('Overview');
