@@ -3,7 +3,6 @@
 //! executions run in-process through the same engine as `ferry copy`.
 
 pub mod api;
-pub(crate) mod auth;
 mod cache;
 mod config;
 mod console;
@@ -131,7 +130,7 @@ pub async fn serve(
 /// The `ferry serve` command.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = config::Settings::resolve(args)?;
-    let token = auth::load_or_create(&settings.data_dir, settings.admin_token.clone())?;
+    let token = api::auth::load_or_create(&settings.data_dir, settings.admin_token.clone())?;
     let app = build(&settings).await?;
     let listener = TcpListener::bind(&settings.listen)
         .await

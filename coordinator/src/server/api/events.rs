@@ -10,10 +10,11 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::auth;
 use super::error::ErrorBody;
 use super::registries::secret_hash;
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
-use crate::server::{App, auth, inbox, notifications};
+use crate::server::{App, inbox, notifications};
 use crate::store::{Event, EventCounts};
 
 /// The notification endpoint: open to the registry, not the admin.

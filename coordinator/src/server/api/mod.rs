@@ -1,5 +1,6 @@
 //! The HTTP API: JSON under `/api/v1`, Harbor's field names, Bearer auth.
 
+pub(crate) mod auth;
 mod error;
 mod events;
 mod executions;
@@ -26,7 +27,7 @@ pub use policies::PolicyInput;
 pub use registries::{CredentialInput, Health, HealthStatus, RegistryInput};
 
 use super::App;
-use super::auth::Guard;
+use auth::Guard;
 
 /// Every `/api/v1` route with its documentation, from one declaration
 /// (utoipa-axum): the document cannot miss a route, nor name one that is
@@ -46,7 +47,7 @@ fn api(upload_limit: usize, guard: Option<Guard>) -> OpenApiRouter<Arc<App>> {
     if let Some(guard) = guard {
         protected = protected.layer(axum::middleware::from_fn_with_state(
             guard.clone(),
-            super::auth::require_auth,
+            auth::require_auth,
         ));
         session = session.layer(axum::Extension(guard));
     }

@@ -147,7 +147,7 @@ impl utoipa::Modify for Protected {
         components.add_security_scheme(
             SESSION,
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::server::auth::SESSION_COOKIE,
+                super::auth::SESSION_COOKIE,
                 "A web console session (`POST /api/v1/session`); writes made with it also \
                  carry the session's CSRF token in `X-CSRF-Token`",
             ))),

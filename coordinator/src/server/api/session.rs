@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::auth::{self, SESSION_COOKIE};
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiResult, AppState};
 use crate::server::App;
-use crate::server::auth::{self, SESSION_COOKIE};
 
 /// How long a console session lasts.
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);

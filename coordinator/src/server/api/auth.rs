@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use rand::Rng as _;
 
-use super::api::ApiError;
+use super::ApiError;
 use crate::store::{Session, Store};
 
 /// The console's session cookie.
@@ -46,7 +46,7 @@ pub fn load_or_create(data_dir: &Path, from_env: Option<String>) -> anyhow::Resu
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let token = random_token(40);
-            super::files::write_private(&path, token.as_bytes())?;
+            crate::server::files::write_private(&path, token.as_bytes())?;
             eprintln!(
                 "ferry: generated an admin token (stored in {}, mode 0600):\n\n    {token}\n\n\
                  Use it as `Authorization: Bearer <token>`; the ferry CLI reads it from that file.",
