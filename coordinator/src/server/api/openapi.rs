@@ -283,6 +283,11 @@ mod tests {
             ("/api/v1/templates", &["get", "post"]),
             ("/api/v1/templates/{name}", &["get", "put"]),
             ("/api/v1/templates/{name}/versions", &["get"]),
+            ("/api/v1/templates/validate", &["post"]),
+            ("/api/v1/schedule/preview", &["get"]),
+            ("/api/v1/namespace/preview", &["get"]),
+            ("/api/v1/session", &["get", "post", "delete"]),
+            ("/api/v1/executions", &["get"]),
             ("/api/v1/policies", &["get", "post"]),
             ("/api/v1/policies/{id}", &["get", "put", "delete"]),
             ("/api/v1/policies/{id}/executions", &["get", "post"]),
@@ -306,7 +311,7 @@ mod tests {
             want.sort_unstable();
             assert_eq!(have, want, "{path}");
         }
-        assert_eq!(paths.len(), 19, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 24, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]
@@ -385,9 +390,13 @@ mod tests {
     }
 
     #[test]
-    fn bearer_everywhere_but_the_open_endpoints() {
+    fn the_token_or_a_session_everywhere_but_the_open_endpoints() {
         let doc = doc();
         assert_eq!(doc["components"]["securitySchemes"][BEARER]["type"], "http");
+        assert_eq!(
+            doc["components"]["securitySchemes"][SESSION]["in"],
+            "cookie"
+        );
         assert_eq!(
             doc["components"]["securitySchemes"][BEARER]["scheme"],
             "bearer"
@@ -397,18 +406,28 @@ mod tests {
                 let open = path == "/healthz" || path == DOCUMENT;
                 assert_eq!(op.get("security").is_none(), open, "{method} {path}");
                 if !open {
-                    // A registry's notifications carry its event secret.
-                    let scheme = if path.ends_with("/events") && method == "post" {
-                        EVENT_SECRET
+                    // A registry's notifications carry its event secret;
+                    // the session's own operations need none (sign-in) or
+                    // the cookie they read; the rest take the token or a
+                    // console session, whose writes may then get a 403.
+                    let security = if path.ends_with("/events") && method == "post" {
+                        serde_json::json!([{EVENT_SECRET: []}])
+                    } else if path == "/api/v1/session" {
+                        serde_json::json!([{}])
                     } else {
-                        BEARER
+                        serde_json::json!([{BEARER: []}, {SESSION: []}])
                     };
-                    assert_eq!(
-                        op["security"],
-                        serde_json::json!([{scheme: []}]),
-                        "{method} {path}"
-                    );
+                    assert_eq!(op["security"], security, "{method} {path}");
                     assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                    let csrf = op["responses"]["403"].is_object();
+                    let write = method != "get";
+                    let session_checked = path != "/api/v1/session" || method == "delete";
+                    let via_cookie = !path.ends_with("/events") || method == "get";
+                    assert_eq!(
+                        csrf,
+                        write && session_checked && via_cookie,
+                        "403 on {method} {path}"
+                    );
                 }
             }
         }
