@@ -19,21 +19,6 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/console/e2e.
 /// The whole walk, bounded.
 const LIMIT: Duration = Duration::from_secs(300);
 
-/// An execution-scoped stage that waits a minute: something to stop.
-const SLOW: &str = "version: 1
-name: slow
-description: lists, then waits a minute before copying
-stages:
-  - {name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}
-  - name: wait
-    function: fault-injector@0.4.0
-    scope: execution
-    timeout: 2m
-    params: {mode: sleep, seconds: 60}
-  - {name: pull, function: oci-pull@0.4.0, scope: artifact}
-  - {name: push, function: oci-push@0.4.0, scope: artifact}
-";
-
 fn extra(reference: &str) -> String {
     format!("{EXTRA_FUNCTIONS}/{reference}.wasm")
 }
@@ -78,7 +63,7 @@ async fn a_new_user_replicates_in_the_browser_alone() {
         .call(
             Method::POST,
             "/api/v1/templates",
-            Some(Body::Yaml(SLOW.into())),
+            Some(Body::Yaml(server::slow_template(60))),
         )
         .await;
     assert_eq!(status, 201, "{v}");

@@ -149,20 +149,6 @@ async fn every_call_needs_the_token() {
     );
 }
 
-const SLOW: &str = "version: 1
-name: slow
-description: lists, then waits a minute before copying
-stages:
-  - {name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}
-  - name: wait
-    function: fault-injector@0.4.0
-    scope: execution
-    timeout: 2m
-    params: {mode: sleep, seconds: 60}
-  - {name: pull, function: oci-pull@0.4.0, scope: artifact}
-  - {name: push, function: oci-push@0.4.0, scope: artifact}
-";
-
 /// Registries, the slow template and a policy using it.
 async fn slow_policy(s: &Server, src: &Registry, dst: &Registry, single_active: bool) -> i64 {
     let src_id = s.add_registry("src", src).await;
@@ -172,7 +158,7 @@ async fn slow_policy(s: &Server, src: &Registry, dst: &Registry, single_active: 
         .call(
             Method::POST,
             "/api/v1/templates",
-            Some(Body::Yaml(SLOW.into())),
+            Some(Body::Yaml(server::slow_template(60))),
         )
         .await;
     assert!(status == 201, "{v}");

@@ -142,20 +142,6 @@ async fn each_tick_fires_once_across_coordinators_and_missed_ticks_fire_once() {
     }
 }
 
-const SLOW: &str = "version: 1
-name: slow
-description: lists, then waits four seconds before copying
-stages:
-  - {name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}
-  - name: wait
-    function: fault-injector@0.4.0
-    scope: execution
-    timeout: 1m
-    params: {mode: sleep, seconds: 4}
-  - {name: pull, function: oci-pull@0.4.0, scope: artifact}
-  - {name: push, function: oci-push@0.4.0, scope: artifact}
-";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ticks_of_a_single_active_policy_during_a_long_run_are_skipped() {
     let src = Registry::start(Auth::None);
@@ -169,7 +155,7 @@ async fn ticks_of_a_single_active_policy_during_a_long_run_are_skipped() {
         .call(
             Method::POST,
             "/api/v1/templates",
-            Some(Body::Yaml(SLOW.into())),
+            Some(Body::Yaml(server::slow_template(4))),
         )
         .await;
     assert_eq!(status, 201, "{v}");

@@ -11,6 +11,27 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 pub const TOKEN: &str = "test-admin-token-0123456789";
 
+/// A template named `slow` whose execution-scoped `wait` stage sleeps
+/// `seconds` after the listing: a run that lasts, to overlap or stop. It
+/// needs the `fault-injector@0.4.0` extra function uploaded.
+pub fn slow_template(seconds: u64) -> String {
+    format!(
+        "version: 1
+name: slow
+description: lists, then waits {seconds} s before copying
+stages:
+  - {{name: pull-prepare, function: oci-pull-prepare@0.4.0, scope: execution}}
+  - name: wait
+    function: fault-injector@0.4.0
+    scope: execution
+    timeout: 2m
+    params: {{mode: sleep, seconds: {seconds}}}
+  - {{name: pull, function: oci-pull@0.4.0, scope: artifact}}
+  - {{name: push, function: oci-push@0.4.0, scope: artifact}}
+"
+    )
+}
+
 pub struct Server {
     child: tokio::process::Child,
     pub url: String,

@@ -85,6 +85,17 @@ pub struct Page {
     page_size: i64,
 }
 
+impl Page {
+    fn check(&self) -> ApiResult<()> {
+        if self.page < 1 || !(1..=100).contains(&self.page_size) {
+            return Err(ApiError::bad_request(
+                "page starts at 1; page_size is 1..=100",
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn first() -> i64 {
     1
 }
@@ -113,6 +124,7 @@ async fn list(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(p): ApiQuery<Page>,
 ) -> ApiResult<(HeaderMap, axum::Json<Vec<Execution>>)> {
+    p.check()?;
     state.store.get_policy(id).await?;
     page_of(&state, ExecutionFilter::policy(id), &p).await
 }
@@ -148,6 +160,7 @@ async fn list_all(
     ApiQuery(pick): ApiQuery<Pick>,
     ApiQuery(p): ApiQuery<Page>,
 ) -> ApiResult<(HeaderMap, axum::Json<Vec<Execution>>)> {
+    p.check()?;
     let filter = ExecutionFilter {
         policy_id: pick.policy_id,
         status: pick.status,
@@ -155,16 +168,12 @@ async fn list_all(
     page_of(&state, filter, &p).await
 }
 
+/// A checked page of the executions `filter` picks, with the total.
 async fn page_of(
     state: &App,
     filter: ExecutionFilter,
     p: &Page,
 ) -> ApiResult<(HeaderMap, axum::Json<Vec<Execution>>)> {
-    if p.page < 1 || !(1..=100).contains(&p.page_size) {
-        return Err(ApiError::bad_request(
-            "page starts at 1; page_size is 1..=100",
-        ));
-    }
     let (items, total) = state
         .store
         .list_executions(filter, p.page, p.page_size)
