@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api.js';
 import { useApi } from '../hooks.js';
 import { ErrorText, Loading } from './Alert.jsx';
@@ -8,17 +8,18 @@ import { StatusBadge, isFinal } from './StatusBadge.jsx';
 
 /** Follows a dry-run execution until it ends, then shows its plan. */
 export function DryRunResult({ executionId, onClose }) {
-  const [done, setDone] = useState(false);
-  const exec = useApi(
-    async () => {
-      const r = await get(`/executions/${executionId}`);
-      if (isFinal(r.status)) setDone(true);
-      return r;
-    },
-    [executionId],
-    { intervalMs: 1000, active: !done },
-  );
-  const e = exec.data;
+  // Polls until the answer it holds is final: "done" is read off that
+  // answer, never set beside it, so the two cannot disagree in a render.
+  const [endedId, setEndedId] = useState(null);
+  const exec = useApi(() => get(`/executions/${executionId}`), [executionId], {
+    intervalMs: 1000,
+    active: endedId !== executionId,
+  });
+  const e = exec.data && exec.data.id === executionId ? exec.data : undefined;
+  const done = Boolean(e && isFinal(e.status));
+  useEffect(() => {
+    if (done) setEndedId(executionId);
+  }, [done, executionId]);
   return (
     <div class="dry-run" role="region" aria-label={`Dry run ${executionId}`}>
       <div class="card-head">

@@ -83,23 +83,22 @@ function EventsTable({ events }) {
 }
 
 export function ExecutionDetail({ id }) {
-  const [final, setFinal] = useState(false);
-  const exec = useApi(
-    async () => {
-      const e = await get(`/executions/${enc(id)}`);
-      if (isFinal(e.status)) setFinal(true);
-      return e;
-    },
-    [id],
-    { intervalMs: 1000, active: !final },
-  );
+  // Polling stops once this execution's answer is final; keyed by id, so
+  // moving to another execution (a retry's) follows that one live again.
+  const [finalId, setFinalId] = useState(null);
+  const final = finalId === String(id);
+  const exec = useApi(() => get(`/executions/${enc(id)}`), [id], { intervalMs: 1000, active: !final });
   const tasks = useApi(() => get(`/executions/${enc(id)}/tasks`), [id], { intervalMs: 2000, active: !final });
-  const e = exec.data;
+  const e = exec.data && String(exec.data.id) === String(id) ? exec.data : undefined;
+  useEffect(() => {
+    if (e && isFinal(e.status)) setFinalId(String(id));
+  }, [e, id]);
   const policyId = e && e.policy_id;
   const template = useApi(() => (policyId ? loadOutline(policyId) : Promise.resolve(null)), [policyId]);
 
   // Samples of the live byte counter while it runs: tasks report their bytes only when they end.
   const [samples, setSamples] = useState([]);
+  useEffect(() => setSamples([]), [id]);
   useEffect(() => {
     if (e && !isFinal(e.status)) setSamples((s) => [...s.slice(-600), { t: Date.now(), bytes: e.bytes }]);
   }, [e]);
