@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use super::executions::insert_execution;
 use super::{
     Backend, Event, EventCounts, EventKind, EventStatus, ExecTrigger, Millis, NewEvent,
-    NewExecution, NewTask, Policy, Store, StoreError, now_ms, to_json,
+    NewExecution, NewTask, Policy, Store, StoreError, millis, now_ms, to_json,
 };
 
 const COLS: &str = "id, registry_id, event_id, kind, repository, tag, digest, size, \
@@ -122,7 +122,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Event>, StoreError> {
         let now = now_ms();
-        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
+        let until = now.saturating_add(millis(lease));
         let pick = "SELECT id FROM events WHERE status = 'pending' \
                     AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4";
         let sql = match self.backend {
@@ -175,8 +175,7 @@ impl Store {
         coordinator: &str,
         lease: Duration,
     ) -> Result<(), StoreError> {
-        let until =
-            now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
+        let until = now_ms().saturating_add(millis(lease));
         sqlx::query(
             "UPDATE events SET lease_until = $3 \
              WHERE id = $1 AND claimed_by = $2 AND status = 'pending'",

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 
 use super::{
     Backend, ExecCounts, ExecStatus, ExecTrigger, Execution, ExecutionFilter, Millis, NewExecution,
-    Policy, Store, StoreError, b2i, get_json, now_ms, to_json,
+    Policy, Store, StoreError, b2i, get_json, millis, now_ms, to_json,
 };
 
 pub(crate) const COLS: &str = "id, policy_id, status, status_text, trigger_type, start_time, \
@@ -124,10 +124,6 @@ pub(crate) async fn insert_execution(
     Ok(from_row(&row)?)
 }
 
-fn lease_ms(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
-}
-
 impl Store {
     /// Records a new execution of `policy`. It is `pending`, unless the
     /// policy allows a single active replication and one is pending or
@@ -172,7 +168,7 @@ impl Store {
         let row = sqlx::query(&sql)
             .bind(coordinator)
             .bind(now)
-            .bind(now.saturating_add(lease_ms(lease)))
+            .bind(now.saturating_add(millis(lease)))
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
@@ -192,7 +188,7 @@ impl Store {
         )
         .bind(id)
         .bind(coordinator)
-        .bind(now_ms().saturating_add(lease_ms(lease)))
+        .bind(now_ms().saturating_add(millis(lease)))
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)

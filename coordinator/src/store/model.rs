@@ -8,6 +8,12 @@ use crate::domain::RegistryKind;
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
+/// A duration in milliseconds, for adding to a time (capped far out, so
+/// the sum cannot overflow).
+pub fn millis(d: std::time::Duration) -> Millis {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
 pub fn now_ms() -> Millis {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, millis, now_ms};
 
 impl Store {
     /// Claims (or renews) `key` for `holder` until now + `ttl`; answers
@@ -17,7 +17,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2));
+        let until = now.saturating_add(millis(ttl));
         let row = sqlx::query(
             "INSERT INTO blob_moves (key, holder, until) VALUES ($1, $2, $3) \
              ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, until = excluded.until \

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{Millis, Store, StoreError, now_ms};
+use super::{Millis, Store, StoreError, millis, now_ms};
 
 /// A live session: what its writes must carry.
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<Session, StoreError> {
         let now = now_ms();
-        let expires_at = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2));
+        let expires_at = now.saturating_add(millis(ttl));
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
             .bind(now)
             .execute(&self.pool)
