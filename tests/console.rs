@@ -11,7 +11,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ferry_harness::*;
-use reqwest::Method;
 use serde_json::json;
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
@@ -58,15 +57,7 @@ async fn a_new_user_replicates_in_the_browser_alone() {
 
     // What the user finds installed: the fault injector (the template they
     // write uses it), and a slow policy of an operator's, to stop.
-    s.upload_extra("fault-injector@0.4.0").await;
-    let (status, v) = s
-        .call(
-            Method::POST,
-            "/api/v1/templates",
-            Some(Body::Yaml(server::slow_template(60))),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
+    s.install_slow_template(60).await;
     let origin = s.add_registry("origin", &src).await;
     let backup = s.add_registry("backup", &dst).await;
     let (status, v) = s

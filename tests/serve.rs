@@ -153,15 +153,7 @@ async fn every_call_needs_the_token() {
 async fn slow_policy(s: &Server, src: &Registry, dst: &Registry, single_active: bool) -> i64 {
     let src_id = s.add_registry("src", src).await;
     let dst_id = s.add_registry("dst", dst).await;
-    s.upload_extra("fault-injector@0.4.0").await;
-    let (status, v) = s
-        .call(
-            Method::POST,
-            "/api/v1/templates",
-            Some(Body::Yaml(server::slow_template(60))),
-        )
-        .await;
-    assert!(status == 201, "{v}");
+    s.install_slow_template(60).await;
     policy(
         s,
         json!({

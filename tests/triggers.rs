@@ -150,15 +150,7 @@ async fn ticks_of_a_single_active_policy_during_a_long_run_are_skipped() {
         .await
         .unwrap();
     let s = Server::start(FERRY, None, &[]).await.unwrap();
-    s.upload_extra("fault-injector@0.4.0").await;
-    let (status, v) = s
-        .call(
-            Method::POST,
-            "/api/v1/templates",
-            Some(Body::Yaml(server::slow_template(4))),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
+    s.install_slow_template(4).await;
     let policy = every(
         &s,
         3,

@@ -13,7 +13,8 @@ pub const TOKEN: &str = "test-admin-token-0123456789";
 
 /// A template named `slow` whose execution-scoped `wait` stage sleeps
 /// `seconds` after the listing: a run that lasts, to overlap or stop. It
-/// needs the `fault-injector@0.4.0` extra function uploaded.
+/// needs the `fault-injector@0.4.0` extra function uploaded (see
+/// [`Server::install_slow_template`]).
 pub fn slow_template(seconds: u64) -> String {
     format!(
         "version: 1
@@ -195,6 +196,17 @@ impl Server {
         let body = Body::Wasm(crate::extra_function(reference));
         let (status, v) = self.call(reqwest::Method::POST, &path, Some(body)).await;
         assert_eq!(status, 201, "uploading {reference}: {v}");
+    }
+
+    /// Uploads the fault injector and stores [`slow_template`]`(seconds)`
+    /// as template `slow`.
+    pub async fn install_slow_template(&self, seconds: u64) {
+        self.upload_extra("fault-injector@0.4.0").await;
+        let body = Body::Yaml(slow_template(seconds));
+        let (status, v) = self
+            .call(reqwest::Method::POST, "/api/v1/templates", Some(body))
+            .await;
+        assert_eq!(status, 201, "storing the slow template: {v}");
     }
 
     /// A policy's executions, newest first (the last 100).
