@@ -9,6 +9,8 @@
 //!   such as [`assert_replicated`].
 //! * [`charts`]: a classic Helm chart repository (`index.yaml` + `.tgz`) over HTTP.
 //! * [`redis`]: a real `redis-server` on 127.0.0.1, for the existence cache.
+//! * [`faults`]: a proxy that injects faults (errors, 429s, resets, stalls,
+//!   truncation) between Ferry and a registry, seeded and bounded per URL.
 //! * [`process`]: the child processes those servers run in.
 //!
 //! Every process and server started here stops when its handle is dropped.
@@ -31,6 +33,7 @@
 
 pub mod charts;
 pub mod client;
+pub mod faults;
 pub mod ferry;
 pub mod image;
 pub mod process;
