@@ -14,7 +14,8 @@ use crate::engine::{ExecutionStatus, Policy, Progress, RunContext, Runner, Scope
 use crate::runtime::{Catalog, FilterKind, Runtime, RuntimeConfig, TracingEvents};
 use crate::transfer::known::Memory;
 use crate::transfer::limits::{DEFAULT_BLOBS, DEFAULT_REQUESTS_PER_REGISTRY};
-use crate::transfer::{Credentials, Endpoint, Known, Limits};
+use crate::transfer::network::DEFAULT_ATTEMPTS;
+use crate::transfer::{Credentials, Endpoint, Known, Limits, Network};
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
@@ -91,6 +92,18 @@ pub struct CopyArgs {
     /// Chunk size in bytes for chunked uploads.
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub chunk_size: u64,
+    /// Speed limit in KB/s (1024 bytes) for all blobs together.
+    #[arg(long, value_name = "KB/S", value_parser = clap::value_parser!(u64).range(1..))]
+    pub speed: Option<u64>,
+    /// Tries per request, and per blob upload, before giving up: with
+    /// backoff and jitter, honouring a registry's Retry-After up to 60 s.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub request_attempts: u32,
+    /// A request that sends or receives nothing for this long fails (and
+    /// is retried, or resumed); a long transfer that moves is never cut.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub idle_timeout: std::time::Duration,
 
     /// Source credentials `user:password`.
     #[arg(
@@ -207,6 +220,7 @@ fn policy(args: &CopyArgs) -> Result<Policy, String> {
         copy_by_chunk: args.chunked,
         // The chunk size means something only for chunked uploads.
         chunk_size: if args.chunked { args.chunk_size } else { 0 },
+        speed: args.speed.map(|kb| kb.saturating_mul(1024)),
     })
 }
 
@@ -263,7 +277,12 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
         blob_concurrency,
         blob_concurrency,
         DEFAULT_REQUESTS_PER_REGISTRY,
-    );
+    )
+    .with_network(Network {
+        attempts: args.request_attempts,
+        idle_timeout: args.idle_timeout,
+        ..Network::default()
+    });
     let known = known(&args);
     let runner = Runner::new(catalog.runtime().clone(), Arc::new(limits), known.clone());
     let progress = Arc::new(Progress::default());

@@ -18,6 +18,8 @@ pub struct Policy {
     pub replicate_deletion: bool,
     pub copy_by_chunk: bool,
     pub chunk_size: u64,
+    /// Bytes per second for all of an execution's blobs; `None`: unlimited.
+    pub speed: Option<u64>,
 }
 
 impl Policy {

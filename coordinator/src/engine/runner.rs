@@ -301,17 +301,21 @@ impl Runner {
         bytes: Arc<AtomicU64>,
     ) -> Result<Arc<Transfer>, TransferError> {
         let limits = |e: &crate::transfer::Endpoint| self.limits.registry(&e.display_url());
-        let source = RegistryClient::new(Role::Source, policy.source.clone())?
+        let network = self.limits.network();
+        let source = RegistryClient::new(Role::Source, policy.source.clone(), network)?
             .with_limits(limits(&policy.source));
-        let target = RegistryClient::new(Role::Target, policy.target.clone())?
+        let target = RegistryClient::new(Role::Target, policy.target.clone(), network)?
             .with_limits(limits(&policy.target))
             .with_known(self.known.target(&policy.target.display_url()));
-        Ok(Arc::new(Transfer::new(
-            Arc::new(source),
-            Arc::new(target),
-            self.limits.clone(),
-            bytes,
-        )))
+        Ok(Arc::new(
+            Transfer::new(
+                Arc::new(source),
+                Arc::new(target),
+                self.limits.clone(),
+                bytes,
+            )
+            .with_speed(policy.speed),
+        ))
     }
 
     pub async fn run(

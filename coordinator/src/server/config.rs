@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::transfer::Network;
 use crate::transfer::limits::{DEFAULT_BLOBS, DEFAULT_BLOBS_PER_REGISTRY};
 
 #[derive(Debug, Args)]
@@ -23,7 +24,7 @@ pub struct ServeArgs {
     pub database: Option<String>,
     /// A YAML file with any of: listen, data_dir, database, coordinator_id,
     /// max_upload_bytes, max_executions, redis, cache_ttl, blob_concurrency,
-    /// registry_concurrency.
+    /// registry_concurrency, request_attempts, idle_timeout.
     #[arg(long, env = "FERRY_CONFIG")]
     pub config: Option<PathBuf>,
     /// This coordinator's name in leases [default: host-pid].
@@ -43,6 +44,13 @@ pub struct ServeArgs {
     /// Blob copies in flight per registry, across executions [default: 8].
     #[arg(long, env = "FERRY_REGISTRY_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub registry_concurrency: Option<u16>,
+    /// Tries per request, and per blob upload [default: 5].
+    #[arg(long, env = "FERRY_REQUEST_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub request_attempts: Option<u32>,
+    /// A request that sends or receives nothing for this long fails, and
+    /// is retried or resumed [default: 60s].
+    #[arg(long, env = "FERRY_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +67,9 @@ struct FileConfig {
     cache_ttl: Option<Duration>,
     blob_concurrency: Option<u16>,
     registry_concurrency: Option<u16>,
+    request_attempts: Option<u32>,
+    #[serde(default, with = "humantime_serde_opt")]
+    idle_timeout: Option<Duration>,
 }
 
 /// `cache_ttl: 30m` in the YAML file, as humantime reads it.
@@ -95,6 +106,8 @@ pub struct Settings {
     pub cache_ttl: Duration,
     pub blob_concurrency: usize,
     pub registry_concurrency: usize,
+    /// Request retries and the idle timeout.
+    pub network: Network,
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -162,6 +175,18 @@ impl Settings {
                 .registry_concurrency
                 .or(file.registry_concurrency)
                 .map_or(DEFAULT_BLOBS_PER_REGISTRY, usize::from),
+            network: Network {
+                attempts: args
+                    .request_attempts
+                    .or(file.request_attempts)
+                    .unwrap_or(crate::transfer::network::DEFAULT_ATTEMPTS)
+                    .max(1),
+                idle_timeout: args
+                    .idle_timeout
+                    .or(file.idle_timeout)
+                    .unwrap_or(crate::transfer::network::DEFAULT_IDLE_TIMEOUT),
+                ..Network::default()
+            },
         })
     }
 }

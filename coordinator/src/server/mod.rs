@@ -81,6 +81,7 @@ pub async fn build(settings: &config::Settings) -> anyhow::Result<Arc<App>> {
             settings.registry_concurrency,
             DEFAULT_REQUESTS_PER_REGISTRY,
         )
+        .with_network(settings.network)
         .with_shared_moves(Arc::new(moves::StoreMoves::new(
             store.clone(),
             &settings.coordinator_id,

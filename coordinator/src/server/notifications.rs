@@ -11,7 +11,6 @@
 //! the tag deletes that follow it.
 
 use serde::Deserialize;
-use sha2::Digest as _;
 
 use crate::store::{EventKind, NewEvent};
 
@@ -172,7 +171,7 @@ fn harbor_payload(doc: serde_json::Value, body: &[u8]) -> Result<Notice, String>
     check_repository(&repository)
         .map_err(|m| format!("event_data.repository.repo_full_name: {m}"))?;
     // Harbor's payloads carry no id: a redelivery is the same bytes.
-    let id = hex::encode(sha2::Sha256::digest(body));
+    let id = crate::transfer::sha256_hex(body);
     let mut notice = Notice::default();
     for (i, r) in p.event_data.resources.into_iter().enumerate() {
         if let Some(d) = &r.digest {

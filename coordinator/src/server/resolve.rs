@@ -147,5 +147,10 @@ pub async fn engine_policy(app: &App, p: &Policy) -> Result<engine::Policy, Reso
         replicate_deletion: p.replicate_deletion,
         copy_by_chunk: p.copy_by_chunk,
         chunk_size: u64::try_from(p.chunk_size).unwrap_or(0),
+        // KB/s, as Harbor counts them (1024 bytes).
+        speed: u64::try_from(p.speed)
+            .ok()
+            .filter(|&kb| kb > 0)
+            .map(|kb| kb.saturating_mul(1024)),
     })
 }

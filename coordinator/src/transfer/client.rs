@@ -14,9 +14,11 @@ use url::Url;
 
 use super::auth::{Auth, parse_challenge, scopes_for};
 use super::error::{Kind, TransferError};
+use super::idle::{self, Activity};
 use super::known::{KnownManifest, KnownTarget, parse_path};
 use super::limits::RegistryLimits;
 use super::memo::ManifestMemo;
+use super::network::{self, Network};
 use super::{MAX_DOCUMENT_BYTES, sha256_digest};
 use crate::domain::RegistryKind;
 
@@ -169,6 +171,7 @@ pub struct RegistryClient {
     endpoint: Endpoint,
     http: reqwest::Client,
     auth: Auth,
+    network: Network,
     /// Bounds on requests to this registry, shared across executions.
     limits: Option<Arc<RegistryLimits>>,
     /// What this registry is known to hold (targets only).
@@ -181,12 +184,12 @@ pub struct RegistryClient {
 }
 
 impl RegistryClient {
-    pub fn new(role: Role, endpoint: Endpoint) -> Result<Self, TransferError> {
+    pub fn new(role: Role, endpoint: Endpoint, network: Network) -> Result<Self, TransferError> {
+        // No read timeout here: `network.idle_timeout` is enforced per
+        // request, counting progress both ways (see `idle`).
         let http = reqwest::Client::builder()
             .danger_accept_invalid_certs(endpoint.insecure)
             .connect_timeout(Duration::from_secs(10))
-            // A stalled peer fails the request instead of hanging the job.
-            .read_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -196,6 +199,7 @@ impl RegistryClient {
             endpoint,
             http,
             auth: Auth::default(),
+            network,
             limits: None,
             known: None,
             memo: (role == Role::Source).then(ManifestMemo::default),
@@ -225,6 +229,10 @@ impl RegistryClient {
 
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -384,15 +392,63 @@ impl RegistryClient {
                 None => None,
             };
         let body = req.body.clone().map(Bytes::from);
-        let resp = self.execute(method.clone(), url, headers, body).await?;
+        let mut retry = 0;
+        loop {
+            let resp = self
+                .execute(method.clone(), url.clone(), headers.clone(), body.clone())
+                .await?;
+            // A body cut or mangled on the way is asked for again (except
+            // after a PATCH, which may have appended).
+            match self.read_answer(resp, &method, &req.path).await {
+                Err(e) if e.retryable() && method != reqwest::Method::PATCH => {
+                    retry += 1;
+                    let Some(wait) = self.network.backoff(retry, None) else {
+                        return Err(e);
+                    };
+                    tracing::warn!("{e}; asking again");
+                    tokio::time::sleep(wait).await;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    /// Reads an answer whole. A manifest's body must match its digest: the
+    /// one asked for, else the one the registry names.
+    async fn read_answer(
+        &self,
+        resp: reqwest::Response,
+        method: &reqwest::Method,
+        path: &str,
+    ) -> Result<Response, TransferError> {
         let status = resp.status().as_u16();
-        let headers = resp
+        let headers: Vec<(String, String)> = resp
             .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect();
-        let body = self.read_capped(resp, &method, &req.path).await?;
+        let body = self.read_capped(resp, method, path).await?;
         let digest = sha256_digest(&body);
+        if status == 200
+            && method == reqwest::Method::GET
+            && let Some((_, Some(reference))) = parse_path(path)
+        {
+            let want = match reference.starts_with("sha256:") {
+                true => Some(reference),
+                false => header(&headers, "docker-content-digest"),
+            };
+            if let Some(want) = want.filter(|w| w.starts_with("sha256:"))
+                && want != digest
+            {
+                return Err(TransferError::new(
+                    Kind::Unavailable,
+                    format!(
+                        "{} GET {path}: the body's digest is {digest}, not {want} (cut or changed on the way)",
+                        self.who()
+                    ),
+                ));
+            }
+        }
         Ok(Response {
             status,
             headers,
@@ -409,7 +465,21 @@ impl RegistryClient {
     ) -> Result<Vec<u8>, TransferError> {
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
+        let idle = self.network.idle_timeout;
+        loop {
+            let next = tokio::time::timeout(idle, stream.next())
+                .await
+                .map_err(|_| {
+                    TransferError::new(
+                        Kind::Unavailable,
+                        format!(
+                            "{} {method} {path}: reading body: nothing for {}",
+                            self.who(),
+                            humantime::format_duration(idle)
+                        ),
+                    )
+                })?;
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| {
                 TransferError::new(
                     Kind::Unavailable,
@@ -431,9 +501,53 @@ impl RegistryClient {
         Ok(body)
     }
 
-    /// Sends a request with auth: proactively when the scheme is known, and
-    /// once more after a 401 challenge. `body` must be replayable.
+    /// Sends a request with auth, retrying what a retry may cure: a
+    /// passing status (429, 503, ...) after a backoff or the registry's
+    /// `Retry-After`, and a request that got no answer (except a PATCH,
+    /// which may have appended). After the last attempt, the last answer
+    /// (or failure) is returned. `body` must be replayable.
     pub async fn execute(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<reqwest::Response, TransferError> {
+        let mut retry = 0;
+        loop {
+            let answer = self
+                .execute_once(method.clone(), url.clone(), headers.clone(), body.clone())
+                .await;
+            let (asked, why) = match &answer {
+                Ok(resp) if network::retryable_status(resp.status()) => (
+                    resp.headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(network::retry_after),
+                    format!("HTTP {}", resp.status().as_u16()),
+                ),
+                Err(e) if e.retryable() && method != reqwest::Method::PATCH => {
+                    (None, e.message.clone())
+                }
+                _ => return answer,
+            };
+            retry += 1;
+            let Some(wait) = self.network.backoff(retry, asked) else {
+                return answer;
+            };
+            tracing::warn!(
+                "{} {method} {}: {why}; retry {retry} in {}",
+                self.who(),
+                url.path(),
+                humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One try: with auth proactively when the scheme is known, and once
+    /// more after a 401 challenge.
+    async fn execute_once(
         &self,
         method: reqwest::Method,
         url: Url,
@@ -501,12 +615,29 @@ impl RegistryClient {
         if let Some(a) = authz {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
+        let activity = Activity::new();
         if let Some(b) = body {
-            req = req.body(b);
+            req = req
+                .header(reqwest::header::CONTENT_LENGTH, b.len())
+                .body(idle::tracked_body(b, &activity));
         }
-        req.send()
-            .await
-            .map_err(|e| self.transport_error(&method, &path, e))
+        let idle = self.network.idle_timeout;
+        match idle::watch(req.send(), &activity, idle).await {
+            Some(answer) => answer.map_err(|e| self.transport_error(&method, &path, e)),
+            None => Err(self.stalled(&method, &path)),
+        }
+    }
+
+    /// A request that made no progress for the idle timeout.
+    pub fn stalled(&self, method: &reqwest::Method, path: &str) -> TransferError {
+        TransferError::new(
+            Kind::Unavailable,
+            format!(
+                "{} {method} {path}: stalled: nothing sent or received for {} (the idle timeout)",
+                self.who(),
+                humantime::format_duration(self.network.idle_timeout)
+            ),
+        )
     }
 
     /// A request that got no response: unreachable, reset, timed out.
@@ -685,6 +816,7 @@ mod tests {
         let c = RegistryClient::new(
             Role::Source,
             endpoint("http://127.0.0.1:5000/charts/", true).unwrap(),
+            Network::default(),
         )
         .unwrap();
         assert_eq!(

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use super::moves::{self, Claim, SharedMoves};
+use super::network::Network;
 
 /// Blob copies in flight across the process, by default: enough to keep a
 /// registry's ingest busy on a small machine without thrashing it.
@@ -31,6 +32,8 @@ pub struct Limits {
     /// The same, across the processes sharing `shared` (coordinators on one
     /// database).
     shared: Option<Arc<dyn SharedMoves>>,
+    /// Retries and timeouts of every request.
+    network: Network,
 }
 
 /// A blob in a repository of a registry: (registry URL, repository, digest).
@@ -62,7 +65,18 @@ impl Limits {
             registries: Mutex::new(HashMap::new()),
             moving: Mutex::new(HashMap::new()),
             shared: None,
+            network: Network::default(),
         }
+    }
+
+    /// Requests retry and time out as `network` says.
+    pub fn with_network(mut self, network: Network) -> Self {
+        self.network = network;
+        self
+    }
+
+    pub fn network(&self) -> Network {
+        self.network
     }
 
     /// Also holds each blob copy against the other processes of `shared`.

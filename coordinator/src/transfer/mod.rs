@@ -5,11 +5,14 @@ mod auth;
 mod blob;
 mod client;
 mod error;
+mod idle;
 pub mod known;
 mod ledger;
 pub mod limits;
 mod memo;
 pub mod moves;
+pub mod network;
+pub mod pace;
 
 pub use blob::{Blob, BlobAction, BlobOutcome, CopyOptions, Transfer, UploadMode};
 pub use client::{Credentials, Endpoint, EndpointError, RegistryClient, Request, Response, Role};
@@ -17,6 +20,7 @@ pub use error::{Kind, TransferError};
 pub use known::{Known, KnownTarget};
 pub use ledger::Ledger;
 pub use limits::Limits;
+pub use network::Network;
 
 /// Largest document (manifest, listing) a stage may read: distribution itself
 /// refuses manifests over 4 MiB, so 8 MiB leaves room for big listings.
@@ -24,6 +28,10 @@ pub const MAX_DOCUMENT_BYTES: usize = 8 << 20;
 
 /// `sha256:<hex>` of some bytes.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+    format!("sha256:{}", sha256_hex(bytes))
+}
+
+/// The hex SHA-256 of some bytes, by `ring` (the CPU's fastest code).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
 }

@@ -178,8 +178,20 @@ impl Server {
     /// Registers `reg` as registry `name`, with its credentials; answers its
     /// id.
     pub async fn add_registry(&self, name: &str, reg: &crate::Registry) -> i64 {
-        let mut body = serde_json::json!({"name": name, "url": reg.url(), "insecure": true});
-        if let Some((u, p)) = reg.credentials() {
+        self.add_registry_at(name, &reg.url(), reg.credentials())
+            .await
+    }
+
+    /// Registers the registry at `url` (such as a proxy in front of one)
+    /// as `name`, with `(user, password)` if given; answers its id.
+    pub async fn add_registry_at(
+        &self,
+        name: &str,
+        url: &str,
+        credentials: Option<(String, String)>,
+    ) -> i64 {
+        let mut body = serde_json::json!({"name": name, "url": url, "insecure": true});
+        if let Some((u, p)) = credentials {
             body["credential"] =
                 serde_json::json!({"type": "basic", "access_key": u, "access_secret": p});
         }

@@ -253,6 +253,7 @@ fn policy() -> Policy {
         replicate_deletion: false,
         copy_by_chunk: false,
         chunk_size: 0,
+        speed: None,
     }
 }
 

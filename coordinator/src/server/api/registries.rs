@@ -140,8 +140,7 @@ const MIN_EVENT_SECRET: usize = 16;
 
 /// The stored form of an event secret: its SHA-256, hex.
 pub fn secret_hash(secret: &str) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+    crate::transfer::sha256_hex(secret.as_bytes())
 }
 
 async fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bool)> {
@@ -398,7 +397,12 @@ async fn ping(state: AppState, ApiPath(id): ApiPath<i64>) -> ApiResult<axum::Jso
         .remove(&endpoint.kind)
         .and_then(|s| s.ping)
         .unwrap_or_default();
-    let client = RegistryClient::new(Role::Target, endpoint)
+    // A health check answers now: one try.
+    let network = crate::transfer::Network {
+        attempts: 1,
+        ..Default::default()
+    };
+    let client = RegistryClient::new(Role::Target, endpoint, network)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let url = client
         .url(&path)
