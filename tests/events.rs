@@ -462,6 +462,57 @@ async fn events_acknowledged_by_a_coordinator_that_dies_still_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_started_run_whose_coordinator_dies_is_taken_over_and_finished() {
+    let db = PgDatabase::create().await.unwrap();
+    let lease = ("FERRY_LEASE_SECS", "2");
+    let mut a = Server::start(FERRY, Some(&db.url), &[lease]).await.unwrap();
+    // The slow template waits 3 s after its listing (which an event-based
+    // run skips): the run is under way when A dies.
+    a.install_slow_template(3).await;
+    let Setup {
+        src, dst, policy, ..
+    } = setup(&a, json!({"template": "slow", "replicate_deletion": false})).await;
+    let img = push_image(
+        &src,
+        "team/app",
+        "v1",
+        Format::Oci,
+        &[Layer::random(72, 5000)],
+    )
+    .await
+    .unwrap();
+    let id = eventually("the running execution", Duration::from_secs(30), || async {
+        let e = a.executions(policy).await;
+        e.first()
+            .filter(|e| e["status"] == "running")
+            .and_then(|e| e["id"].as_i64())
+    })
+    .await;
+    a.kill().await;
+    assert!(
+        manifest_digest(&dst, "mirror/team/app", "v1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let b = Server::start(FERRY, Some(&db.url), &[lease]).await.unwrap();
+    let done = b.wait_execution(id, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", b.log());
+    assert_eq!(done["trigger"], "event_based");
+    assert_eq!(done["resumed"], 1);
+    assert_eq!(done["succeed"], 1);
+    assert_replicated(&src, &dst, "team/app", "mirror/team/app", "v1").await;
+    assert_eq!(
+        manifest_digest(&dst, "mirror/team/app", "v1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(img.digest())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_blob_copy_ahead_cut_by_a_dying_coordinator_is_finished_by_another() {
     let db = PgDatabase::create().await.unwrap();
     let lease = ("FERRY_LEASE_SECS", "2");

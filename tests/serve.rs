@@ -277,7 +277,7 @@ async fn two_coordinators_on_one_postgres_never_run_a_policy_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_coordinator_killed_mid_run_leaves_no_execution_running() {
+async fn a_coordinator_killed_mid_run_has_its_execution_taken_over() {
     let src = Registry::start(Auth::None);
     let dst = Registry::start(Auth::None);
     push_image(&src, "a/app", "v1", Format::Oci, &[Layer::random(5, 1000)])
@@ -295,14 +295,25 @@ async fn a_coordinator_killed_mid_run_leaves_no_execution_running() {
     }
     a.kill().await;
 
+    // Another coordinator takes it over once the lease is gone (the full
+    // resume is in tests/recovery.rs); it still holds the policy's slot.
     let b = Server::start(FERRY, Some(&db.url), &lease).await.unwrap();
-    let done = b.wait_execution(id, Duration::from_secs(30)).await;
-    assert_eq!(done["status"], "failed", "{done}");
-    let text = done["status_text"].as_str().unwrap();
-    assert!(
-        text.contains("lease expired") && text.contains("retry"),
-        "{text}"
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let e = b.get(&format!("/api/v1/executions/{id}")).await;
+        if e["resumed"] == 1 && e["status"] == "running" {
+            let text = e["status_text"].as_str().unwrap();
+            assert!(text.contains("stopped mid-run; resuming"), "{text}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not taken over: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(run(&b, pid).await["status"], "skipped");
+    b.post_json(&format!("/api/v1/executions/{id}/stop"), json!({}))
+        .await;
+    let done = b.wait_execution(id, Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "stopped", "{done}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

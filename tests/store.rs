@@ -816,22 +816,110 @@ async fn recover(store: Store) {
         .unwrap()
         .unwrap();
 
-    let recovered = store.recover_expired(now_ms() + 1).await.unwrap();
-    assert_eq!(recovered, vec![e.id]);
-    let failed = store.get_execution(e.id).await.unwrap();
-    let text = "coordinator node-a stopped mid-run (lease expired); retry re-runs the failed tasks";
-    assert_eq!(failed.status, ExecStatus::Failed);
-    assert_eq!(failed.status_text, text);
-    assert!(failed.end_time.is_some());
+    // Taken over: back to pending, its start time and tasks kept.
+    let recovered = store.recover_expired(now_ms() + 1, None).await.unwrap();
+    assert_eq!(
+        recovered,
+        Recovered {
+            resumed: vec![e.id],
+            failed: vec![]
+        }
+    );
+    let resumed = store.get_execution(e.id).await.unwrap();
+    assert_eq!(resumed.status, ExecStatus::Pending);
+    assert_eq!(resumed.resumed, 1);
+    assert!(resumed.status_text.contains("node-a stopped mid-run"));
+    assert!(resumed.end_time.is_none());
     assert_eq!(
         store.get_execution(healthy.id).await.unwrap().status,
         ExecStatus::Running
     );
+    let states = store.task_states(e.id).await.unwrap();
+    let statuses: Vec<ExecStatus> = states.iter().map(|t| t.1).collect();
+    assert_eq!(
+        statuses,
+        [
+            ExecStatus::Succeeded,
+            ExecStatus::Running,
+            ExecStatus::Pending
+        ]
+    );
+    assert_eq!(
+        states[1].2,
+        json!({"repository": "busy", "tags": ["latest"]})
+    );
+    // The node that lost the execution learns it.
+    assert!(
+        !store
+            .renew_lease(e.id, "node-a", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    // Claimed again, it keeps its first start time; still single-active.
+    let again = store
+        .claim_pending("node-c", Duration::from_millis(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, e.id);
+    assert_eq!(again.start_time, claimed.start_time);
+    assert_eq!(
+        store
+            .start_execution(&p, NewExecution::new(ExecTrigger::Manual))
+            .await
+            .unwrap()
+            .status,
+        ExecStatus::Skipped
+    );
+    // A coordinator restarted under its old name takes its claims back at
+    // once, lease or not.
+    store
+        .renew_lease(e.id, "node-c", Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .recover_expired(now_ms(), Some("node-c"))
+            .await
+            .unwrap()
+            .resumed,
+        vec![e.id]
+    );
+    // Taken over MAX_RESUMES times, it is failed with its unfinished tasks.
+    for _ in 3..=MAX_RESUMES {
+        store
+            .claim_pending("node-c", Duration::from_millis(0))
+            .await
+            .unwrap()
+            .unwrap();
+        let r = store.recover_expired(now_ms() + 1, None).await.unwrap();
+        assert_eq!(r.resumed, vec![e.id]);
+    }
+    store
+        .claim_pending("node-d", Duration::from_millis(0))
+        .await
+        .unwrap()
+        .unwrap();
+    let r = store.recover_expired(now_ms() + 1, None).await.unwrap();
+    assert_eq!(
+        r,
+        Recovered {
+            resumed: vec![],
+            failed: vec![e.id]
+        }
+    );
+    let failed = store.get_execution(e.id).await.unwrap();
+    let text = format!(
+        "coordinator node-d stopped mid-run, and it had been taken over {MAX_RESUMES} times already; retry re-runs the failed tasks"
+    );
+    assert_eq!(failed.status, ExecStatus::Failed);
+    assert_eq!(failed.status_text, text);
+    assert!(failed.end_time.is_some());
     let tasks = store.list_tasks(e.id).await.unwrap();
     let statuses: Vec<&str> = tasks.iter().map(|t| t.status.as_str()).collect();
     assert_eq!(statuses, vec!["succeeded", "failed", "failed"]);
     assert_eq!(tasks[0].error, None);
-    assert_eq!(tasks[1].error.as_deref(), Some(text));
+    assert_eq!(tasks[1].error.as_deref(), Some(text.as_str()));
     assert!(tasks[2].end_time.is_some());
     assert_eq!(
         store
@@ -843,19 +931,9 @@ async fn recover(store: Store) {
             json!({"repository": "waiting", "tags": ["latest"]}),
         ]
     );
-    // The node that lost the execution learns it; nothing left to recover.
-    assert!(
-        !store
-            .renew_lease(e.id, "node-a", Duration::from_secs(60))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .recover_expired(now_ms() + 1)
-            .await
-            .unwrap()
-            .is_empty()
+    assert_eq!(
+        store.recover_expired(now_ms() + 1, None).await.unwrap(),
+        Recovered::default()
     );
     // The single-active slot is free again.
     let next = store

@@ -18,8 +18,8 @@ use crate::engine::{
 };
 use crate::runtime::{Artifact, Descriptor, TracingEvents};
 use crate::store::{
-    ExecCounts, ExecStatus, ExecTrigger, Execution, NewTask, Operation, Store, StoreError,
-    TaskUpdate, now_ms,
+    ExecCounts, ExecStatus, ExecTrigger, Execution, MAX_RESUMES, NewTask, Operation, Store,
+    StoreError, TaskUpdate, now_ms,
 };
 
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -113,12 +113,25 @@ impl Executor {
             let mut last_recovery: Option<std::time::Instant> = None;
             loop {
                 if last_recovery.is_none_or(|t| t.elapsed() >= renew) {
+                    // The first pass also takes back what this coordinator
+                    // held before it restarted under the same name.
+                    let mine = last_recovery.is_none().then_some(self.id.as_str());
                     last_recovery = Some(std::time::Instant::now());
-                    match app.store.recover_expired(now_ms()).await {
-                        Ok(ids) if !ids.is_empty() => {
-                            tracing::warn!("failed executions {ids:?}: their coordinator stopped")
+                    match app.store.recover_expired(now_ms(), mine).await {
+                        Ok(r) => {
+                            if !r.resumed.is_empty() {
+                                tracing::warn!(
+                                    "resuming executions {:?}: their coordinator stopped",
+                                    r.resumed
+                                );
+                            }
+                            if !r.failed.is_empty() {
+                                tracing::warn!(
+                                    "failed executions {:?}: their coordinator stopped {MAX_RESUMES} times",
+                                    r.failed
+                                );
+                            }
                         }
-                        Ok(_) => {}
                         Err(e) => tracing::error!("recovering expired executions: {e}"),
                     }
                 }
@@ -149,11 +162,40 @@ impl Executor {
     async fn run_one(&self, app: &Arc<App>, runner: &Runner, exec: Execution) {
         let id = exec.id;
         let mut seeded = Vec::new();
+        let mut finished = Vec::new();
         let prepared = async {
             let policy = app.store.get_policy(exec.policy_id).await?;
             let engine_policy = resolve::engine_policy(app, &policy).await?;
             let template = resolve::template(app, &policy.template).await?;
+            let recorded = match exec.resumed {
+                0 => Vec::new(),
+                _ => app.store.task_states(id).await?,
+            };
             let seed = match (exec.retry_of, exec.trigger) {
+                // Taken over after its coordinator stopped, with tasks
+                // recorded: the unfinished ones run, the rest stand.
+                _ if !recorded.is_empty() => {
+                    let mut artifacts = Vec::new();
+                    for (task, status, v) in recorded {
+                        match finished_status(status) {
+                            Some(done) => finished.push((task, Some(done))),
+                            None => {
+                                if let Ok(a) = serde_json::from_value::<ArtifactJson>(v) {
+                                    seeded.push(task);
+                                    artifacts.push(Artifact::from(a));
+                                }
+                            }
+                        }
+                    }
+                    Some(Seed {
+                        reason: format!(
+                            "not run: resumed after its coordinator stopped, with the {} unfinished of the {} task(s) the listing recorded",
+                            artifacts.len(),
+                            artifacts.len() + finished.len()
+                        ),
+                        artifacts,
+                    })
+                }
                 (Some(of), _) => {
                     let artifacts = app
                         .store
@@ -218,11 +260,16 @@ impl Executor {
             }
         };
         let progress = Arc::new(Progress::default());
+        // A resumed execution counts on from what it had moved.
+        progress
+            .bytes
+            .store(exec.bytes.max(0) as u64, Ordering::Relaxed);
         let recorder = Arc::new(StoreRecorder::new(
             app.store.clone(),
             id,
             progress.clone(),
             seeded,
+            finished,
         ));
         let ctx = RunContext {
             execution_id: id.to_string(),
@@ -259,6 +306,17 @@ impl Executor {
                 tracing::error!("execution {id}: lease lost to recovery; stopping here");
             }
         }
+    }
+}
+
+/// The status a recorded task ended with; `None` while it is unfinished.
+fn finished_status(status: ExecStatus) -> Option<TaskStatus> {
+    match status {
+        ExecStatus::Succeeded => Some(TaskStatus::Succeeded),
+        ExecStatus::Failed => Some(TaskStatus::Failed),
+        ExecStatus::Skipped => Some(TaskStatus::Skipped),
+        ExecStatus::Stopped => Some(TaskStatus::Stopped),
+        ExecStatus::Pending | ExecStatus::Running => None,
     }
 }
 
@@ -436,13 +494,23 @@ struct StoreRecorder {
 
 impl StoreRecorder {
     /// `seeded`: the ids of tasks recorded before the run (an event-based
-    /// run's), which the run's artifacts are, in order.
-    fn new(store: Store, execution: i64, progress: Arc<Progress>, seeded: Vec<i64>) -> Self {
+    /// run's, or a resumed one's unfinished tasks), which the run's
+    /// artifacts are, in order; `finished`: tasks that ended before (a
+    /// resumed run's), counted but not run.
+    fn new(
+        store: Store,
+        execution: i64,
+        progress: Arc<Progress>,
+        seeded: Vec<i64>,
+        finished: Vec<(i64, Option<TaskStatus>)>,
+    ) -> Self {
+        let mut tasks: Vec<_> = seeded.into_iter().map(|id| (id, None)).collect();
+        tasks.extend(finished);
         Self {
             store,
             execution,
             progress,
-            tasks: Mutex::new(seeded.into_iter().map(|id| (id, None)).collect()),
+            tasks: Mutex::new(tasks),
         }
     }
 

@@ -12,9 +12,23 @@ use super::{
     Policy, Store, StoreError, b2i, get_json, millis, now_ms, to_json,
 };
 
+/// Times an execution is taken over after its coordinator stopped before
+/// it is failed instead: an execution that kills its coordinator must not
+/// go round forever.
+pub const MAX_RESUMES: i64 = 3;
+
+/// What [`Store::recover_expired`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Back to pending, to be resumed.
+    pub resumed: Vec<i64>,
+    /// Failed: taken over too often.
+    pub failed: Vec<i64>,
+}
+
 pub(crate) const COLS: &str = "id, policy_id, status, status_text, trigger_type, start_time, \
                                end_time, total, succeed, failed, in_progress, stopped, bytes, retry_of, \
-                               tick_at, dry_run";
+                               tick_at, dry_run, resumed";
 
 fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -42,6 +56,7 @@ fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
         retry_of: row.try_get("retry_of")?,
         tick_time: row.try_get("tick_at")?,
         dry_run: super::get_bool(row, "dry_run")?,
+        resumed: row.try_get("resumed")?,
     })
 }
 
@@ -152,14 +167,16 @@ impl Store {
             Backend::Postgres => format!(
                 "WITH next AS (SELECT id AS claim_id FROM executions WHERE status = 'pending' \
                  ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                 UPDATE executions SET status = 'running', start_time = $2, claimed_by = $1, \
+                 UPDATE executions SET status = 'running', \
+                 start_time = CASE WHEN resumed = 0 THEN $2 ELSE start_time END, claimed_by = $1, \
                  lease_until = $3 FROM next WHERE id = next.claim_id AND status = 'pending' \
                  RETURNING {COLS}"
             ),
             // One writer at a time: the sub-select and the update see the
             // same state.
             Backend::Sqlite => format!(
-                "UPDATE executions SET status = 'running', start_time = $2, claimed_by = $1, \
+                "UPDATE executions SET status = 'running', \
+                 start_time = CASE WHEN resumed = 0 THEN $2 ELSE start_time END, claimed_by = $1, \
                  lease_until = $3 WHERE id = (SELECT id FROM executions \
                  WHERE status = 'pending' ORDER BY id LIMIT 1) AND status = 'pending' \
                  RETURNING {COLS}"
@@ -344,25 +361,49 @@ impl Store {
         }
     }
 
-    /// Fails the running executions whose lease ended before `now` (their
-    /// coordinator went away), and their unfinished tasks; returns their
-    /// ids.
-    pub async fn recover_expired(&self, now: Millis) -> Result<Vec<i64>, StoreError> {
+    /// Takes over the running executions whose lease expired before `now`
+    /// (their coordinator stopped), and also, with `mine`, those that
+    /// coordinator had claimed (it restarted under the same name). Each goes
+    /// back to `pending`, to be claimed and resumed with the tasks its
+    /// listing recorded, up to [`MAX_RESUMES`] times; one that has been
+    /// taken over that often is failed, with its unfinished tasks.
+    pub async fn recover_expired(
+        &self,
+        now: Millis,
+        mine: Option<&str>,
+    ) -> Result<Recovered, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // The write comes first (SQLite then holds the write lock).
-        let rows = sqlx::query(
-            "UPDATE executions SET status = 'failed', \
+        let stale = "status = 'running' AND (lease_until < $1 OR claimed_by = $2)";
+        // The writes come first (SQLite then holds the write lock).
+        let resumed = sqlx::query(&format!(
+            "UPDATE executions SET status = 'pending', resumed = resumed + 1, \
              status_text = 'coordinator ' || COALESCE(claimed_by, '?') || \
-               ' stopped mid-run (lease expired); retry re-runs the failed tasks', \
-             end_time = $1 \
-             WHERE status = 'running' AND lease_until < $1 \
-             RETURNING id, status_text",
-        )
+               ' stopped mid-run; resuming its unfinished tasks', \
+             claimed_by = NULL, lease_until = NULL \
+             WHERE {stale} AND resumed < $3 RETURNING id"
+        ))
         .bind(now)
+        .bind(mine.unwrap_or(""))
+        .bind(MAX_RESUMES)
         .fetch_all(&mut *tx)
         .await?;
-        let mut ids = Vec::with_capacity(rows.len());
-        for row in &rows {
+        let failed = sqlx::query(&format!(
+            "UPDATE executions SET status = 'failed', \
+             status_text = 'coordinator ' || COALESCE(claimed_by, '?') || \
+               ' stopped mid-run, and it had been taken over ' || resumed || \
+               ' times already; retry re-runs the failed tasks', \
+             end_time = $1 \
+             WHERE {stale} RETURNING id, status_text"
+        ))
+        .bind(now)
+        .bind(mine.unwrap_or(""))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Recovered::default();
+        for row in &resumed {
+            out.resumed.push(row.try_get("id")?);
+        }
+        for row in &failed {
             let id: i64 = row.try_get("id")?;
             let text: String = row.try_get("status_text")?;
             sqlx::query(
@@ -374,11 +415,12 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            ids.push(id);
+            out.failed.push(id);
         }
         tx.commit().await?;
-        ids.sort_unstable();
-        Ok(ids)
+        out.resumed.sort_unstable();
+        out.failed.sort_unstable();
+        Ok(out)
     }
 
     /// Keeps a dry run's plan.

@@ -18,6 +18,7 @@ mod sessions;
 mod tasks;
 mod templates;
 
+pub use executions::{MAX_RESUMES, Recovered};
 pub use model::*;
 pub use sessions::Session;
 
@@ -102,6 +103,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "sessions",
         include_str!("../../../migrations/sqlite/0006_sessions.sql"),
     ),
+    (
+        7,
+        "resume",
+        include_str!("../../../migrations/sqlite/0007_resume.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Embedded = &[
     (
@@ -133,6 +139,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         6,
         "sessions",
         include_str!("../../../migrations/postgres/0006_sessions.sql"),
+    ),
+    (
+        7,
+        "resume",
+        include_str!("../../../migrations/postgres/0007_resume.sql"),
     ),
 ];
 

@@ -505,6 +505,10 @@ pub struct Execution {
     /// A dry run: only the listing ran, and nothing was written.
     #[serde(default)]
     pub dry_run: bool,
+    /// Times another coordinator (or this one, restarted) took the
+    /// execution over after its coordinator stopped mid-run.
+    #[serde(default)]
+    pub resumed: i64,
 }
 
 /// How an execution comes to be (`Store::start_execution`).

@@ -133,6 +133,29 @@ impl Store {
             .collect()
     }
 
+    /// Every task of execution `execution_id`: id, status and `artifact`
+    /// JSON, in insertion order (to resume it).
+    pub async fn task_states(
+        &self,
+        execution_id: i64,
+    ) -> Result<Vec<(i64, ExecStatus, serde_json::Value)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, status, artifact FROM tasks WHERE execution_id = $1 ORDER BY id",
+        )
+        .bind(execution_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                let status = ExecStatus::parse(&status).ok_or_else(|| StoreError::Invalid {
+                    message: format!("task status {status:?} is unknown"),
+                })?;
+                Ok((r.try_get("id")?, status, get_json(r, "artifact")?))
+            })
+            .collect()
+    }
+
     /// The `artifact` JSON of execution `execution_id`'s tasks in `status`
     /// (e.g. `failed`, to retry them), in insertion order.
     pub async fn task_artifacts(
