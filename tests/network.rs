@@ -471,3 +471,97 @@ async fn a_policy_speed_limit_holds_within_ten_percent_across_concurrent_blobs()
         assert_replicated(&src, &dst, &repo, &repo, "1").await;
     }
 }
+
+/// Registers the registry at `url` with request bounds, runs two policies
+/// from it at once (into `namespaces` of `dst`), and checks the copies.
+async fn run_bounded(
+    s: &Server,
+    url: &str,
+    bounds: serde_json::Value,
+    dst: &Registry,
+    src: &Registry,
+    namespaces: [&str; 2],
+) {
+    let mut body = json!({"name": namespaces.join("-"), "url": url, "insecure": true});
+    for (k, v) in bounds.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let (status, v) = s.post_json("/api/v1/registries", body).await;
+    assert_eq!(status, 201, "{v}");
+    for (k, want) in bounds.as_object().unwrap() {
+        assert_eq!(v[k], *want, "{v}");
+    }
+    let src_id = v["id"].as_i64().unwrap();
+    let dst_id = s
+        .add_registry_at(&format!("dst-{}", namespaces[0]), &dst.url(), None)
+        .await;
+    let mut runs = Vec::new();
+    for ns in namespaces {
+        let (status, v) = s
+            .post_json(
+                "/api/v1/policies",
+                json!({
+                    "name": ns, "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
+                    "dest_namespace": ns, "dest_namespace_replace_count": 0,
+                    "trigger": {"type": "manual"},
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        let pid = v["id"].as_i64().unwrap();
+        let (status, v) = s
+            .post_json(&format!("/api/v1/policies/{pid}/executions"), json!({}))
+            .await;
+        assert_eq!(status, 201, "{v}");
+        runs.push(v["id"].as_i64().unwrap());
+    }
+    for id in runs {
+        let done = s.wait_execution(id, Duration::from_secs(120)).await;
+        assert_eq!(done["status"], "succeeded", "{done}\n{}", s.log());
+    }
+    for ns in namespaces {
+        for (repo, tag) in [("team/app", "v1"), ("team/db", "15"), ("tools/cli", "1.1")] {
+            assert_replicated(src, dst, repo, &format!("{ns}/{repo}"), tag).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_registrys_request_bounds_hold_across_executions() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    corpus(&src).await;
+    let s = Server::start(FERRY, None, &[]).await.unwrap();
+
+    // 10 requests a second, over two executions at once.
+    let paced = FaultProxy::start(&src.url(), 1);
+    let bounds = json!({"requests_per_second": 10});
+    run_bounded(&s, &paced.url(), bounds, &dst, &src, ["one", "two"]).await;
+    let at: Vec<Duration> = paced.seen().iter().map(|s| s.at).collect();
+    assert!(at.len() > 40, "{} requests", at.len());
+    let busiest = at
+        .iter()
+        .map(|t| {
+            at.iter()
+                .filter(|u| **u >= *t && **u < *t + Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap();
+    println!(
+        "paced: {} requests, at most {busiest} in a second",
+        at.len()
+    );
+    // One more than the rate for the edges of a window.
+    assert!(busiest <= 11, "{busiest} requests in one second");
+
+    // 2 at once, against a registry slow to answer (each waits 150 ms).
+    let slow = FaultProxy::start(&src.url(), 2).rule(Rule::new(Fault::Stall {
+        after: None,
+        duration: Duration::from_millis(150),
+    }));
+    let bounds = json!({"max_concurrency": 2});
+    run_bounded(&s, &slow.url(), bounds, &dst, &src, ["three", "four"]).await;
+    println!("slow: {} waiting at once", slow.most_waiting());
+    assert_eq!(slow.most_waiting(), 2);
+}

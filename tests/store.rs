@@ -151,6 +151,8 @@ fn new_registry(name: &str) -> NewRegistry {
         credential_type: Some("basic".into()),
         credential_sealed: Some(vec![1, 2, 3, 0, 255]),
         event_secret_hash: None,
+        requests_per_second: Some(5),
+        max_concurrency: None,
     }
 }
 
@@ -203,6 +205,7 @@ async fn registries(store: Store) {
     assert_eq!(a.name, "a");
     assert_eq!(a.kind.as_str(), "distribution");
     assert_eq!(a.credential_type.as_deref(), Some("basic"));
+    assert_eq!((a.requests_per_second, a.max_concurrency), (Some(5), None));
     assert!(a.creation_time > 0 && a.creation_time == a.update_time);
     assert_eq!(store.get_registry(a.id).await.unwrap(), a);
     assert_eq!(store.registry_by_name("a").await.unwrap(), a);
@@ -234,6 +237,8 @@ async fn registries(store: Store) {
     // Update keeping the credential.
     let mut upd = new_registry("a2");
     upd.insecure = true;
+    upd.requests_per_second = None;
+    upd.max_concurrency = Some(3);
     upd.credential_type = None;
     upd.credential_sealed = None;
     let a2 = store
@@ -242,6 +247,10 @@ async fn registries(store: Store) {
         .unwrap();
     assert_eq!(a2.name, "a2");
     assert!(a2.insecure);
+    assert_eq!(
+        (a2.requests_per_second, a2.max_concurrency),
+        (None, Some(3))
+    );
     assert_eq!(a2.credential_type.as_deref(), Some("basic"));
     assert_eq!(
         store.registry_credential(a.id).await.unwrap(),

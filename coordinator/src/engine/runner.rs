@@ -300,7 +300,9 @@ impl Runner {
         policy: &Policy,
         bytes: Arc<AtomicU64>,
     ) -> Result<Arc<Transfer>, TransferError> {
-        let limits = |e: &crate::transfer::Endpoint| self.limits.registry(&e.display_url());
+        let limits = |e: &crate::transfer::Endpoint| {
+            self.limits.registry_bounded(&e.display_url(), e.bounds)
+        };
         let network = self.limits.network();
         let source = RegistryClient::new(Role::Source, policy.source.clone(), network)?
             .with_limits(limits(&policy.source));

@@ -4,6 +4,7 @@
 use crate::engine::{self, Template};
 use crate::runtime::{Decoration, Filter, FilterKind};
 use crate::store::{Policy, PolicyDecoration, PolicyFilter, PolicyFilterKind, StoreError};
+use crate::transfer::gate::Bounds;
 use crate::transfer::{Credentials, Endpoint};
 
 use super::App;
@@ -130,8 +131,14 @@ pub async fn credentials(app: &App, id: i64) -> Result<Option<Credentials>, Reso
 pub async fn endpoint(app: &App, id: i64) -> Result<Endpoint, ResolveError> {
     let reg = app.store.get_registry(id).await?;
     let credentials = credentials(app, id).await?;
-    Endpoint::new(reg.kind, &reg.url, reg.insecure, credentials)
-        .map_err(|e| ResolveError::Invalid(format!("registry {}: {e}", reg.name)))
+    let mut endpoint = Endpoint::new(reg.kind, &reg.url, reg.insecure, credentials)
+        .map_err(|e| ResolveError::Invalid(format!("registry {}: {e}", reg.name)))?;
+    let bound = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok()).filter(|&v| v > 0);
+    endpoint.bounds = Bounds {
+        requests_per_second: bound(reg.requests_per_second),
+        max_concurrency: bound(reg.max_concurrency),
+    };
+    Ok(endpoint)
 }
 
 /// The engine's policy for a stored one.

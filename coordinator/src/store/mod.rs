@@ -108,6 +108,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "resume",
         include_str!("../../../migrations/sqlite/0007_resume.sql"),
     ),
+    (
+        8,
+        "registry_bounds",
+        include_str!("../../../migrations/sqlite/0008_registry_bounds.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: Embedded = &[
     (
@@ -144,6 +149,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         7,
         "resume",
         include_str!("../../../migrations/postgres/0007_resume.sql"),
+    ),
+    (
+        8,
+        "registry_bounds",
+        include_str!("../../../migrations/postgres/0008_registry_bounds.sql"),
     ),
 ];
 

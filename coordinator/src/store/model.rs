@@ -53,6 +53,16 @@ pub struct Registry {
     /// Events Ferry does not act on (pulls, pushes by digest, ...).
     #[serde(default)]
     pub events_ignored: i64,
+    /// Requests Ferry starts per second to this registry, across every
+    /// execution on a coordinator; `null`: no bound.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub requests_per_second: Option<i64>,
+    /// Requests Ferry has waiting for this registry's answer at once, across
+    /// every execution on a coordinator; `null`: no bound.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_concurrency: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +78,8 @@ pub struct NewRegistry {
     /// The event secret's SHA-256 (hex): `None` keeps the stored one on an
     /// update, `Some(None)` clears it.
     pub event_secret_hash: Option<Option<String>>,
+    pub requests_per_second: Option<i64>,
+    pub max_concurrency: Option<i64>,
 }
 
 /// An uploaded or built-in stage function.

@@ -12,7 +12,7 @@ use super::{
 
 const COLS: &str = "id, name, url, kind, insecure, description, credential_type, \
                     creation_time, update_time, event_secret_hash, events_accepted, \
-                    events_dropped, events_ignored";
+                    events_dropped, events_ignored, requests_per_second, max_concurrency";
 
 fn from_row(row: &AnyRow) -> Result<Registry, sqlx::Error> {
     Ok(Registry {
@@ -34,6 +34,8 @@ fn from_row(row: &AnyRow) -> Result<Registry, sqlx::Error> {
         events_accepted: row.try_get("events_accepted")?,
         events_dropped: row.try_get("events_dropped")?,
         events_ignored: row.try_get("events_ignored")?,
+        requests_per_second: row.try_get("requests_per_second")?,
+        max_concurrency: row.try_get("max_concurrency")?,
     })
 }
 
@@ -63,8 +65,9 @@ impl Store {
         let now = now_ms();
         let sql = format!(
             "INSERT INTO registries (name, url, kind, insecure, description, credential_type, \
-             credential_sealed, creation_time, update_time, event_secret_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING {COLS}"
+             credential_sealed, creation_time, update_time, event_secret_hash, \
+             requests_per_second, max_concurrency) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11) RETURNING {COLS}"
         );
         let row = sqlx::query(&sql)
             .bind(&r.name)
@@ -76,6 +79,8 @@ impl Store {
             .bind(r.credential_sealed.clone())
             .bind(now)
             .bind(r.event_secret_hash.clone().flatten())
+            .bind(r.requests_per_second)
+            .bind(r.max_concurrency)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| {
@@ -104,7 +109,8 @@ impl Store {
              credential_type = CASE WHEN $7 = 1 THEN credential_type ELSE $8 END, \
              credential_sealed = CASE WHEN $7 = 1 THEN credential_sealed ELSE $9 END, \
              update_time = $10, \
-             event_secret_hash = CASE WHEN $11 = 1 THEN event_secret_hash ELSE $12 END \
+             event_secret_hash = CASE WHEN $11 = 1 THEN event_secret_hash ELSE $12 END, \
+             requests_per_second = $13, max_concurrency = $14 \
              WHERE id = $1 RETURNING {COLS}"
         );
         let row = sqlx::query(&sql)
@@ -120,6 +126,8 @@ impl Store {
             .bind(now_ms())
             .bind(b2i(r.event_secret_hash.is_none()))
             .bind(r.event_secret_hash.clone().flatten())
+            .bind(r.requests_per_second)
+            .bind(r.max_concurrency)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| {

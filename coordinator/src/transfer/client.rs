@@ -14,6 +14,7 @@ use url::Url;
 
 use super::auth::{Auth, parse_challenge, scopes_for};
 use super::error::{Kind, TransferError};
+use super::gate::{Admission, Bounds};
 use super::idle::{self, Activity};
 use super::known::{KnownManifest, KnownTarget, parse_path};
 use super::limits::RegistryLimits;
@@ -95,6 +96,8 @@ pub struct Endpoint {
     /// Allow plain HTTP and self-signed certificates.
     pub insecure: bool,
     pub credentials: Option<Credentials>,
+    /// The registry resource's bounds on Ferry's requests.
+    pub bounds: Bounds,
 }
 
 impl Endpoint {
@@ -139,6 +142,7 @@ impl Endpoint {
             kind,
             insecure,
             credentials,
+            bounds: Bounds::default(),
         })
     }
 
@@ -394,12 +398,20 @@ impl RegistryClient {
         let body = req.body.clone().map(Bytes::from);
         let mut retry = 0;
         loop {
-            let resp = self
-                .execute(method.clone(), url.clone(), headers.clone(), body.clone())
-                .await?;
+            let (resp, admission) = self
+                .execute_held(
+                    method.clone(),
+                    url.clone(),
+                    headers.clone(),
+                    body.clone(),
+                    true,
+                )
+                .await;
             // A body cut or mangled on the way is asked for again (except
             // after a PATCH, which may have appended).
-            match self.read_answer(resp, &method, &req.path).await {
+            let answer = self.read_answer(resp?, &method, &req.path).await;
+            drop(admission);
+            match answer {
                 Err(e) if e.retryable() && method != reqwest::Method::PATCH => {
                     retry += 1;
                     let Some(wait) = self.network.backoff(retry, None) else {
@@ -513,11 +525,48 @@ impl RegistryClient {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<reqwest::Response, TransferError> {
+        let (answer, _admission) = self.execute_held(method, url, headers, body, true).await;
+        answer
+    }
+
+    /// [`Self::execute`] without taking one of the registry's
+    /// `max_concurrency` slots (the rate still applies): for a request made
+    /// on behalf of one that holds a slot.
+    pub async fn execute_unslotted(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<reqwest::Response, TransferError> {
+        let (answer, _admission) = self.execute_held(method, url, headers, body, false).await;
+        answer
+    }
+
+    /// [`Self::execute`], answering also the admission the request holds
+    /// at the registry's gate (with a slot if `slot`): kept while its body
+    /// is read, it counts toward the registry's `max_concurrency` until
+    /// then.
+    async fn execute_held(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        slot: bool,
+    ) -> (Result<reqwest::Response, TransferError>, Admission) {
         let mut retry = 0;
         loop {
+            let admission = match slot {
+                true => self.admit().await,
+                false => self.admit_unslotted().await,
+            };
             let answer = self
                 .execute_once(method.clone(), url.clone(), headers.clone(), body.clone())
                 .await;
+            if let Ok(resp) = &answer {
+                self.saw(resp.status());
+            }
             let (asked, why) = match &answer {
                 Ok(resp) if network::retryable_status(resp.status()) => (
                     resp.headers()
@@ -529,12 +578,13 @@ impl RegistryClient {
                 Err(e) if e.retryable() && method != reqwest::Method::PATCH => {
                     (None, e.message.clone())
                 }
-                _ => return answer,
+                _ => return (answer, admission),
             };
             retry += 1;
             let Some(wait) = self.network.backoff(retry, asked) else {
-                return answer;
+                return (answer, admission);
             };
+            drop(admission);
             tracing::warn!(
                 "{} {method} {}: {why}; retry {retry} in {}",
                 self.who(),
@@ -542,6 +592,30 @@ impl RegistryClient {
                 humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
             );
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Tells the registry's gate what it answered: a 429 slows it down.
+    pub fn saw(&self, status: reqwest::StatusCode) {
+        if let (reqwest::StatusCode::TOO_MANY_REQUESTS, Some(limits)) = (status, &self.limits) {
+            limits.gate.too_many();
+        }
+    }
+
+    /// A turn at the registry's gate (its resource's bounds): a slot, and
+    /// the request's turn at the rate.
+    pub async fn admit(&self) -> Admission {
+        match &self.limits {
+            Some(l) => l.gate.admit(true).await,
+            None => Admission::none(),
+        }
+    }
+
+    /// The request's turn at the registry's rate, without a slot.
+    pub async fn admit_unslotted(&self) -> Admission {
+        match &self.limits {
+            Some(l) => l.gate.admit(false).await,
+            None => Admission::none(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
+use super::gate::{Bounds, Gate};
 use super::moves::{self, Claim, SharedMoves};
 use super::network::Network;
 
@@ -43,6 +44,8 @@ type BlobAt = (String, String, String);
 pub struct RegistryLimits {
     pub blobs: Arc<Semaphore>,
     pub requests: Arc<Semaphore>,
+    /// The registry resource's own bounds, on every request.
+    pub gate: Arc<Gate>,
 }
 
 impl Default for Limits {
@@ -140,9 +143,30 @@ impl Limits {
                 Arc::new(RegistryLimits {
                     blobs: Arc::new(Semaphore::new(self.blobs_per_registry)),
                     requests: Arc::new(Semaphore::new(self.requests_per_registry)),
+                    gate: Arc::new(Gate::new(Bounds::default())),
                 })
             })
             .clone()
+    }
+
+    /// The registry's limits with its resource's `bounds`. Bounds that
+    /// changed apply to the executions that start after the change.
+    pub fn registry_bounded(&self, url: &str, bounds: Bounds) -> Arc<RegistryLimits> {
+        let current = self.registry(url);
+        if current.gate.bounds() == bounds {
+            return current;
+        }
+        let changed = Arc::new(RegistryLimits {
+            blobs: current.blobs.clone(),
+            requests: current.requests.clone(),
+            gate: Arc::new(Gate::new(bounds)),
+        });
+        let key = url.trim_end_matches('/').to_string();
+        self.registries
+            .lock()
+            .expect("limits lock")
+            .insert(key, changed.clone());
+        changed
     }
 
     /// Permits for one blob copy between two registries: the global one,

@@ -5,6 +5,7 @@ mod auth;
 mod blob;
 mod client;
 mod error;
+pub mod gate;
 mod idle;
 pub mod known;
 mod ledger;

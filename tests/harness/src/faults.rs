@@ -153,6 +153,8 @@ pub struct Seen {
     pub status: Option<u16>,
     /// The upstream answer's `Content-Length`.
     pub length: Option<u64>,
+    /// When it arrived, from the proxy's start.
+    pub at: Duration,
 }
 
 #[derive(Default)]
@@ -167,6 +169,10 @@ struct State {
 }
 
 struct Shared {
+    started: std::time::Instant,
+    /// Requests waiting for their answer's head now, and at most.
+    waiting: std::sync::atomic::AtomicUsize,
+    most_waiting: std::sync::atomic::AtomicUsize,
     seed: u64,
     upstream: String,
     http: reqwest::Client,
@@ -220,6 +226,7 @@ impl Shared {
             fault: fault.clone(),
             status: None,
             length: None,
+            at: self.started.elapsed(),
         });
         (st.seen.len() - 1, fault)
     }
@@ -249,6 +256,9 @@ impl FaultProxy {
             .expect("non-blocking listener");
         let addr = listener.local_addr().expect("proxy address");
         let shared = Arc::new(Shared {
+            started: std::time::Instant::now(),
+            waiting: Default::default(),
+            most_waiting: Default::default(),
             seed,
             upstream: upstream.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()
@@ -307,6 +317,13 @@ impl FaultProxy {
     /// Every request seen so far, in arrival order.
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.state.lock().unwrap().seen.clone()
+    }
+
+    /// The most requests that were waiting for their answer's head at once.
+    pub fn most_waiting(&self) -> usize {
+        self.shared
+            .most_waiting
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many faults were injected so far.
@@ -370,6 +387,15 @@ fn hop_by_hop(name: &HeaderName) -> bool {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = shared.waiting.fetch_add(1, SeqCst) + 1;
+    shared.most_waiting.fetch_max(now, SeqCst);
+    let answer = forward(&shared, req).await;
+    shared.waiting.fetch_sub(1, SeqCst);
+    answer
+}
+
+async fn forward(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();

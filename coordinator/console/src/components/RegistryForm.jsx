@@ -21,6 +21,16 @@ function toInput(f, editing) {
     if (!f.password) throw new Error(editing ? 'Password: enter it again (a stored password is never shown)' : 'Password: enter the password or token');
     input.credential = { type: 'basic', access_key: f.username, access_secret: f.password };
   }
+  for (const [key, label, max] of [
+    ['requests_per_second', 'Requests per second', 100000],
+    ['max_concurrency', 'Requests at once', 1024],
+  ]) {
+    const text = String(f[key]).trim();
+    if (text === '') continue;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${label}: a whole number from 1 to ${max}, or empty for no bound`);
+    input[key] = n;
+  }
   if (f.removeEventSecret) input.event_secret = '';
   else if (f.eventSecret) {
     if (f.eventSecret.length < 16) throw new Error('Event secret: at least 16 characters');
@@ -41,6 +51,8 @@ export function RegistryForm({ registry, kinds, onSaved, onCancel }) {
     eventSecret: '',
     removeEventSecret: false,
     description: registry ? registry.description : '',
+    requests_per_second: registry && registry.requests_per_second != null ? String(registry.requests_per_second) : '',
+    max_concurrency: registry && registry.max_concurrency != null ? String(registry.max_concurrency) : '',
   });
   const [generated, setGenerated] = useState(null);
   const set = (k) => (v) => setF((s) => ({ ...s, [k]: v }));
@@ -119,6 +131,22 @@ export function RegistryForm({ registry, kinds, onSaved, onCancel }) {
           <CheckboxField id={id('remove-secret')} label="Remove the event secret" checked={f.removeEventSecret} onChange={set('removeEventSecret')} />
         )}
         <TextField id={id('description')} label="Description" value={f.description} onInput={set('description')} />
+        <TextField
+          id={id('rps')}
+          label="Requests per second"
+          type="number"
+          value={f.requests_per_second}
+          onInput={set('requests_per_second')}
+          hint="Ferry's requests to it, across executions; a 429 slows them further for a while. Empty: no bound."
+        />
+        <TextField
+          id={id('concurrency')}
+          label="Requests at once"
+          type="number"
+          value={f.max_concurrency}
+          onInput={set('max_concurrency')}
+          hint="Requests waiting for its answer at once, across executions. Empty: no bound."
+        />
       </div>
       <ErrorText error={save.error} />
       <div class="row">

@@ -44,6 +44,12 @@ pub enum RegistryCommand {
             value_name = "SECRET"
         )]
         event_secret: Option<String>,
+        /// Requests Ferry starts per second to it, across executions.
+        #[arg(long, value_name = "N")]
+        requests_per_second: Option<i64>,
+        /// Requests Ferry has waiting for its answer at once, across executions.
+        #[arg(long, value_name = "N")]
+        max_concurrency: Option<i64>,
     },
     /// List registries.
     List,
@@ -71,6 +77,8 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
             username,
             password,
             event_secret,
+            requests_per_second,
+            max_concurrency,
         } => {
             let credential = match (username, password) {
                 (Some(access_key), Some(access_secret)) => Some(CredentialInput {
@@ -98,6 +106,8 @@ pub async fn run(ctx: Ctx, command: RegistryCommand) -> Outcome {
                 description: description.unwrap_or_default(),
                 credential,
                 event_secret,
+                requests_per_second,
+                max_concurrency,
             };
             let created = ctx.api.post(&["registries"], &body).await?;
             let r: Registry = created.decode()?;

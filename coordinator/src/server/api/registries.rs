@@ -94,6 +94,17 @@ pub struct RegistryInput {
         pattern = "^$|^[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][\\s\\S]{14,}[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]$"
     )]
     pub event_secret: Option<String>,
+    /// Requests Ferry starts per second to this registry, across every
+    /// execution on a coordinator (a 429 slows it down further for a
+    /// while); omitted or `null`: no bound.
+    #[serde(default, deserialize_with = "crate::store::whole::opt")]
+    #[schema(minimum = 1, maximum = 100000)]
+    pub requests_per_second: Option<i64>,
+    /// Requests Ferry has waiting for this registry's answer at once, across
+    /// every execution on a coordinator; omitted or `null`: no bound.
+    #[serde(default, deserialize_with = "crate::store::whole::opt")]
+    #[schema(minimum = 1, maximum = 1024)]
+    pub max_concurrency: Option<i64>,
 }
 
 /// Plain HTTP needs `insecure`: the one rule of a registry's input that
@@ -180,6 +191,16 @@ async fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bo
         }
         other => ApiError::bad_request(format!("url: {other}")),
     })?;
+    for (field, value, max) in [
+        ("requests_per_second", input.requests_per_second, 100_000),
+        ("max_concurrency", input.max_concurrency, 1024),
+    ] {
+        if value.is_some_and(|v| !(1..=max).contains(&v)) {
+            return Err(ApiError::bad_request(format!(
+                "{field}: from 1 to {max}, or null for no bound"
+            )));
+        }
+    }
     let has_credential = input.credential.is_some();
     let (credential_type, credential_sealed) = match input.credential {
         None => (None, None),
@@ -223,6 +244,8 @@ async fn validate(app: &App, input: RegistryInput) -> ApiResult<(NewRegistry, bo
             credential_type,
             credential_sealed,
             event_secret_hash,
+            requests_per_second: input.requests_per_second,
+            max_concurrency: input.max_concurrency,
         },
         has_credential,
     ))

@@ -107,7 +107,8 @@ impl Transfer {
                     url,
                     own,
                 };
-                let resp = get(&self.source, &found, method.clone(), HeaderMap::new()).await?;
+                let resp =
+                    get(&self.source, &found, method.clone(), HeaderMap::new(), true).await?;
                 let resp = expect(resp, StatusCode::OK, &found.who).await?;
                 Ok::<_, TransferError>((resp, found))
             };
@@ -120,18 +121,23 @@ impl Transfer {
     }
 }
 
-/// A request for the blob: through the client (auth, retries) at the
-/// source's own origin, plainly elsewhere.
+/// A request for the blob: through the client (auth, retries, the
+/// registry's gate) at the source's own origin, plainly elsewhere. A resume
+/// (`slot: false`) only waits for its turn at the rate: it runs inside an
+/// upload that holds a slot, maybe of the same registry.
 async fn get(
     client: &RegistryClient,
     found: &Found,
     method: Method,
     headers: HeaderMap,
+    slot: bool,
 ) -> Result<reqwest::Response, TransferError> {
     if found.own {
-        return client
-            .execute(method, found.url.clone(), headers, None)
-            .await;
+        let url = found.url.clone();
+        return match slot {
+            true => client.execute(method, url, headers, None).await,
+            false => client.execute_unslotted(method, url, headers, None).await,
+        };
     }
     let idle = client.network().idle_timeout;
     let send = client
@@ -171,7 +177,8 @@ impl Reader {
             let range = format!("bytes={}-", self.offset);
             headers.insert(RANGE, HeaderValue::from_str(&range).expect("a range"));
         }
-        let resp = get(&self.client, &self.found, Method::GET, headers).await?;
+        let first = self.body.is_none() && self.cuts == 0;
+        let resp = get(&self.client, &self.found, Method::GET, headers, first).await?;
         self.skip = match resp.status() {
             StatusCode::OK => self.offset,
             StatusCode::PARTIAL_CONTENT if range_start(&resp) == Some(self.offset) => 0,
@@ -210,6 +217,7 @@ impl Reader {
                 }
                 Ok(None) => {
                     self.done = true;
+                    self.body = None;
                     return None;
                 }
                 Err(cause) => cause,

@@ -216,6 +216,7 @@ impl Transfer {
         );
         // Twice the idle timeout: a stalled source is the reader's to
         // resume, which it does after one.
+        let _admission = self.target.admit().await;
         let resp = self.watched(req, &activity, 2, &what).await?;
         expect(resp, StatusCode::CREATED, &what).await.map(|_| ())
     }
@@ -259,8 +260,10 @@ impl Transfer {
                 if let Some(a) = &authz {
                     req = req.header(reqwest::header::AUTHORIZATION, a);
                 }
+                let admission = self.target.admit().await;
                 let resp = self.watched(req, &activity, 1, &what).await?;
                 let resp = expect(resp, StatusCode::ACCEPTED, &what).await?;
+                drop(admission);
                 let loc = resp
                     .headers()
                     .get(LOCATION)
@@ -288,6 +291,7 @@ impl Transfer {
         if let Some(a) = &authz {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
+        let _admission = self.target.admit().await;
         let resp = self.watched(req, &activity, 1, &what).await?;
         expect(resp, StatusCode::CREATED, &what).await.map(|_| ())
     }
@@ -303,7 +307,11 @@ impl Transfer {
     ) -> Result<reqwest::Response, TransferError> {
         let idle = self.target.network().idle_timeout * times;
         match idle::watch(req.send(), activity, idle).await {
-            Some(answer) => answer.map_err(|e| stream_error(what, e)),
+            Some(answer) => {
+                let resp = answer.map_err(|e| stream_error(what, e))?;
+                self.target.saw(resp.status());
+                Ok(resp)
+            }
             None => Err(TransferError::new(
                 Kind::Unavailable,
                 format!(
