@@ -40,12 +40,6 @@ async fn chart_registry(s: &Server, name: &str, repo: &ChartRepo) -> (u16, Value
     s.post_json("/api/v1/registries", body).await
 }
 
-async fn policy(s: &Server, body: Value) -> i64 {
-    let (status, v) = s.post_json("/api/v1/policies", body).await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_i64().unwrap()
-}
-
 /// Runs the policy (a dry run if asked) and waits for the end.
 async fn run(s: &Server, policy: i64, dry_run: bool) -> Value {
     let (status, v) = s
@@ -167,16 +161,14 @@ async fn charts_replicate_as_oci_artifacts_with_filters_and_a_corrupt_archive() 
     assert_eq!(v["type"], "helm");
     let source = v["id"].as_i64().unwrap();
 
-    let pid = policy(
-        &s,
-        json!({
+    let pid = s
+        .add_policy(json!({
             "name": "stable", "src_registry": {"id": source}, "dest_registry": {"id": target},
             "template": "helm-to-oci", "dest_namespace": "charts",
             "filters": [{"type": "name", "value": "{alpine,nginx}"},
                         {"type": "tag", "value": "0.1.*", "decoration": "excludes"}],
-        }),
-    )
-    .await;
+        }))
+        .await;
 
     // alpine 0.2.0 (an absolute URL), nginx 1.2.0+build.5 and 1.1.0 land;
     // nginx 1.0.0, whose archive is not the index's, fails alone.
@@ -321,12 +313,10 @@ async fn a_private_repository_replicates_once_and_a_rerun_moves_nothing() {
     let (status, v) = chart_registry(&s, "private", &repo).await;
     assert_eq!(status, 201, "{v}");
     let source = v["id"].as_i64().unwrap();
-    let pid = policy(
-        &s,
-        json!({"name": "private", "src_registry": {"id": source},
-               "dest_registry": {"id": target}, "template": "helm-to-oci"}),
-    )
-    .await;
+    let pid = s
+        .add_policy(json!({"name": "private", "src_registry": {"id": source},
+               "dest_registry": {"id": target}, "template": "helm-to-oci"}))
+        .await;
 
     let done = run(&s, pid, false).await;
     assert_eq!(done["status"], "succeeded", "{done}\n{}", s.log());
@@ -397,12 +387,10 @@ async fn archives_on_another_origin_are_fetched_without_the_credentials() {
     install(&s).await;
     let (status, v) = chart_registry(&s, "private", &repo).await;
     assert_eq!(status, 201, "{v}");
-    let pid = policy(
-        &s,
-        json!({"name": "cdn", "src_registry": {"id": v["id"]},
-               "dest_registry": {"id": target}, "template": "helm-to-oci"}),
-    )
-    .await;
+    let pid = s
+        .add_policy(json!({"name": "cdn", "src_registry": {"id": v["id"]},
+               "dest_registry": {"id": target}, "template": "helm-to-oci"}))
+        .await;
 
     let done = run(&s, pid, false).await;
     assert_eq!(done["status"], "succeeded", "{done}\n{}", s.log());

@@ -383,21 +383,13 @@ async fn serve_finishes_an_execution_through_a_flaky_source() {
     let s = Server::start(FERRY, None, &[]).await.unwrap();
     let src_id = s.add_registry_at("flaky", &proxy.url(), None).await;
     let dst_id = s.add_registry("dst", &dst).await;
-    let (status, v) = s
-        .post_json(
-            "/api/v1/policies",
-            json!({
-                "name": "through-faults", "src_registry": {"id": src_id},
-                "dest_registry": {"id": dst_id}, "trigger": {"type": "manual"},
-            }),
-        )
+    let pid = s
+        .add_policy(json!({
+            "name": "through-faults", "src_registry": {"id": src_id},
+            "dest_registry": {"id": dst_id}, "trigger": {"type": "manual"},
+        }))
         .await;
-    assert_eq!(status, 201, "{v}");
-    let pid = v["id"].as_i64().unwrap();
-    let (status, v) = s
-        .post_json(&format!("/api/v1/policies/{pid}/executions"), json!({}))
-        .await;
-    assert_eq!(status, 201, "{v}");
+    let v = s.run_policy(pid).await;
     let done = s
         .wait_execution(v["id"].as_i64().unwrap(), Duration::from_secs(120))
         .await;
@@ -435,22 +427,14 @@ async fn a_policy_speed_limit_holds_within_ten_percent_across_concurrent_blobs()
     let src_id = s.add_registry("src", &src).await;
     let dst_id = s.add_registry("dst", &dst).await;
     let kb_per_s = 1024;
-    let (status, v) = s
-        .post_json(
-            "/api/v1/policies",
-            json!({
-                "name": "paced", "src_registry": {"id": src_id},
-                "dest_registry": {"id": dst_id}, "trigger": {"type": "manual"},
-                "speed": kb_per_s,
-            }),
-        )
+    let pid = s
+        .add_policy(json!({
+            "name": "paced", "src_registry": {"id": src_id},
+            "dest_registry": {"id": dst_id}, "trigger": {"type": "manual"},
+            "speed": kb_per_s,
+        }))
         .await;
-    assert_eq!(status, 201, "{v}");
-    let pid = v["id"].as_i64().unwrap();
-    let (status, v) = s
-        .post_json(&format!("/api/v1/policies/{pid}/executions"), json!({}))
-        .await;
-    assert_eq!(status, 201, "{v}");
+    let v = s.run_policy(pid).await;
     let done = s
         .wait_execution(v["id"].as_i64().unwrap(), Duration::from_secs(60))
         .await;
@@ -497,23 +481,14 @@ async fn run_bounded(
         .await;
     let mut runs = Vec::new();
     for ns in namespaces {
-        let (status, v) = s
-            .post_json(
-                "/api/v1/policies",
-                json!({
-                    "name": ns, "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
-                    "dest_namespace": ns, "dest_namespace_replace_count": 0,
-                    "trigger": {"type": "manual"},
-                }),
-            )
+        let pid = s
+            .add_policy(json!({
+                "name": ns, "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
+                "dest_namespace": ns, "dest_namespace_replace_count": 0,
+                "trigger": {"type": "manual"},
+            }))
             .await;
-        assert_eq!(status, 201, "{v}");
-        let pid = v["id"].as_i64().unwrap();
-        let (status, v) = s
-            .post_json(&format!("/api/v1/policies/{pid}/executions"), json!({}))
-            .await;
-        assert_eq!(status, 201, "{v}");
-        runs.push(v["id"].as_i64().unwrap());
+        runs.push(s.run_policy(pid).await["id"].as_i64().unwrap());
     }
     for id in runs {
         let done = s.wait_execution(id, Duration::from_secs(120)).await;

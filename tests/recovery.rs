@@ -35,25 +35,15 @@ async fn corpus(src: &Registry) -> Vec<String> {
 async fn policy(s: &Server, src: &str, dst: &str) -> i64 {
     let src_id = s.add_registry_at("src", src, None).await;
     let dst_id = s.add_registry_at("dst", dst, None).await;
-    let (status, v) = s
-        .post_json(
-            "/api/v1/policies",
-            json!({
-                "name": "fleet", "src_registry": {"id": src_id},
-                "dest_registry": {"id": dst_id}, "trigger": {"type": "manual"},
-            }),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_i64().unwrap()
+    s.add_policy(json!({
+        "name": "fleet", "src_registry": {"id": src_id},
+        "dest_registry": {"id": dst_id}, "trigger": {"type": "manual"},
+    }))
+    .await
 }
 
 async fn start(s: &Server, policy: i64) -> i64 {
-    let (status, v) = s
-        .post_json(&format!("/api/v1/policies/{policy}/executions"), json!({}))
-        .await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_i64().unwrap()
+    s.run_policy(policy).await["id"].as_i64().unwrap()
 }
 
 /// Polls `id` until `ready` holds (bounded).

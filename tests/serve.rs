@@ -9,20 +9,6 @@ use serde_json::{Value, json};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
-async fn policy(s: &Server, body: Value) -> i64 {
-    let (status, v) = s.post_json("/api/v1/policies", body).await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_i64().unwrap()
-}
-
-async fn run(s: &Server, policy: i64) -> Value {
-    let (status, v) = s
-        .post_json(&format!("/api/v1/policies/{policy}/executions"), json!({}))
-        .await;
-    assert_eq!(status, 201, "{v}");
-    v
-}
-
 #[tokio::test]
 async fn replicates_over_http_and_records_every_stage() {
     let src = Registry::start(Auth::None);
@@ -69,16 +55,14 @@ async fn replicates_over_http_and_records_every_stage() {
         "the password is in the database in clear"
     );
 
-    let pid = policy(
-        &s,
-        json!({
+    let pid = s
+        .add_policy(json!({
             "name": "mirror", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
             "dest_namespace": "mirror", "dest_namespace_replace_count": 0,
             "filters": [{"type": "name", "value": "**"}], "trigger": {"type": "manual"},
-        }),
-    )
-    .await;
-    let started = run(&s, pid).await;
+        }))
+        .await;
+    let started = s.run_policy(pid).await;
     assert_eq!(started["trigger"], "manual");
     let id = started["id"].as_i64().unwrap();
     let done = s.wait_execution(id, Duration::from_secs(60)).await;
@@ -154,13 +138,10 @@ async fn slow_policy(s: &Server, src: &Registry, dst: &Registry, single_active: 
     let src_id = s.add_registry("src", src).await;
     let dst_id = s.add_registry("dst", dst).await;
     s.install_slow_template(60).await;
-    policy(
-        s,
-        json!({
-            "name": "slow", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
-            "single_active_replication": single_active, "template": "slow",
-        }),
-    )
+    s.add_policy(json!({
+        "name": "slow", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
+        "single_active_replication": single_active, "template": "slow",
+    }))
     .await
 }
 
@@ -168,7 +149,7 @@ async fn slow_policy(s: &Server, src: &Registry, dst: &Registry, single_active: 
 async fn trigger_concurrently(servers: &[&Server], policy: i64, n: usize) -> Vec<Value> {
     let calls = (0..n).map(|i| {
         let s = servers[i % servers.len()];
-        async move { run(s, policy).await }
+        async move { s.run_policy(policy).await }
     });
     futures::future::join_all(calls).await
 }
@@ -205,7 +186,7 @@ async fn single_active_holds_under_100_concurrent_triggers(database: Option<&str
     let done = s.wait_execution(id, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "stopped", "{done}");
     // Once it is over, the policy can run again.
-    let next = run(&s, pid).await;
+    let next = s.run_policy(pid).await;
     assert_ne!(next["status"], "skipped", "{next}");
     let nid = next["id"].as_i64().unwrap();
     s.post_json(&format!("/api/v1/executions/{nid}/stop"), json!({}))
@@ -287,7 +268,7 @@ async fn a_coordinator_killed_mid_run_has_its_execution_taken_over() {
     let lease = [("FERRY_LEASE_SECS", "2")];
     let mut a = Server::start(FERRY, Some(&db.url), &lease).await.unwrap();
     let pid = slow_policy(&a, &src, &dst, true).await;
-    let id = run(&a, pid).await["id"].as_i64().unwrap();
+    let id = a.run_policy(pid).await["id"].as_i64().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while a.get(&format!("/api/v1/executions/{id}")).await["status"] != "running" {
         assert!(std::time::Instant::now() < deadline, "never started");
@@ -309,7 +290,7 @@ async fn a_coordinator_killed_mid_run_has_its_execution_taken_over() {
         assert!(std::time::Instant::now() < deadline, "not taken over: {e}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(run(&b, pid).await["status"], "skipped");
+    assert_eq!(b.run_policy(pid).await["status"], "skipped");
     b.post_json(&format!("/api/v1/executions/{id}/stop"), json!({}))
         .await;
     let done = b.wait_execution(id, Duration::from_secs(20)).await;
@@ -336,11 +317,11 @@ async fn a_blob_another_coordinator_is_moving_is_waited_for_and_not_sent_again()
     let s = Server::start(FERRY, Some(&db.url), &[]).await.unwrap();
     let src_id = s.add_registry("src", &src).await;
     let dst_id = s.add_registry("dst", &dst).await;
-    let pid = policy(
-        &s,
-        json!({"name": "p", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id}}),
-    )
-    .await;
+    let pid = s
+        .add_policy(
+            json!({"name": "p", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id}}),
+        )
+        .await;
     // Another coordinator (this test) is moving the layer into a/app at
     // the target; one that died left a lapsed claim on the config.
     let key = |digest: &str| format!("{} a/app {digest}", dst.url().trim_end_matches('/'));
@@ -353,7 +334,7 @@ async fn a_blob_another_coordinator_is_moving_is_waited_for_and_not_sent_again()
     ))
     .unwrap();
     let mark = dst.log_mark();
-    let id = run(&s, pid).await["id"].as_i64().unwrap();
+    let id = s.run_policy(pid).await["id"].as_i64().unwrap();
     let uploads_since = |mark| {
         dst.requests_since(mark)
             .into_iter()
@@ -586,8 +567,8 @@ async fn retry_re_runs_only_the_failed_tasks() {
         )
         .await;
     assert_eq!(status, 201, "{v}");
-    let pid = policy(&s, json!({"name": "p", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id}, "template": "flaky"})).await;
-    let first = run(&s, pid).await["id"].as_i64().unwrap();
+    let pid = s.add_policy(json!({"name": "p", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id}, "template": "flaky"})).await;
+    let first = s.run_policy(pid).await["id"].as_i64().unwrap();
     let done = s.wait_execution(first, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "failed", "{done}");
     assert_eq!(
@@ -644,8 +625,8 @@ async fn retry_re_runs_only_the_failed_tasks() {
     );
 
     // An execution where nothing failed is refused, with the reason.
-    let good = policy(&s, json!({"name": "good", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id}, "template": "flaky", "filters": [{"type": "name", "value": "good/**"}]})).await;
-    let ok = run(&s, good).await["id"].as_i64().unwrap();
+    let good = s.add_policy(json!({"name": "good", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id}, "template": "flaky", "filters": [{"type": "name", "value": "good/**"}]})).await;
+    let ok = s.run_policy(good).await["id"].as_i64().unwrap();
     let done = s.wait_execution(ok, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let (status, v) = s
@@ -683,16 +664,14 @@ async fn the_existence_cache_in_redis_spares_a_rerun() {
         .unwrap();
     let src_id = s.add_registry("src", &src).await;
     let dst_id = s.add_registry("dst", &dst).await;
-    let pid = policy(
-        &s,
-        json!({
+    let pid = s
+        .add_policy(json!({
             "name": "cached", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
             "filters": [{"type": "name", "value": "**"}], "trigger": {"type": "manual"},
-        }),
-    )
-    .await;
+        }))
+        .await;
 
-    let first = run(&s, pid).await["id"].as_i64().unwrap();
+    let first = s.run_policy(pid).await["id"].as_i64().unwrap();
     let done = s.wait_execution(first, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "succeeded", "{done}\n{}", s.log());
     assert_eq!(
@@ -733,7 +712,7 @@ async fn the_existence_cache_in_redis_spares_a_rerun() {
     // Again: everything is in place; the target lists its tags, one request
     // per repository, and Redis answers every manifest HEAD.
     let mark = dst.log_mark();
-    let again = run(&s, pid).await["id"].as_i64().unwrap();
+    let again = s.run_policy(pid).await["id"].as_i64().unwrap();
     let done = s.wait_execution(again, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "succeeded", "{done}\n{}", s.log());
     assert_eq!(

@@ -200,6 +200,26 @@ impl Server {
         v["id"].as_i64().expect("registry id")
     }
 
+    /// Creates a policy from `body`; answers its id.
+    pub async fn add_policy(&self, body: Value) -> i64 {
+        let (status, v) = self.post_json("/api/v1/policies", body).await;
+        assert_eq!(status, 201, "creating a policy: {v}");
+        v["id"].as_i64().expect("policy id")
+    }
+
+    /// Starts an execution of `policy`; answers it as created (pending, or
+    /// skipped when single-active holds it back).
+    pub async fn run_policy(&self, policy: i64) -> Value {
+        let (status, v) = self
+            .post_json(
+                &format!("/api/v1/policies/{policy}/executions"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, 201, "starting policy {policy}: {v}");
+        v
+    }
+
     /// Uploads `name@version` from [`crate::EXTRA_FUNCTIONS`] under its
     /// own name and version.
     pub async fn upload_extra(&self, reference: &str) {
