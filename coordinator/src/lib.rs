@@ -4,6 +4,8 @@
 pub mod cli;
 pub mod domain;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod paths;
 pub mod redact;
 pub mod runtime;

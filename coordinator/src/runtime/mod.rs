@@ -93,8 +93,8 @@ pub struct Function {
 
 impl Function {
     /// A function without code, for tests of what composes stages (the
-    /// engine's runner): the runtime cannot run it.
-    #[cfg(test)]
+    /// engine's runner) and for fuzzing template validation: the runtime
+    /// cannot run it.
     pub(crate) fn stub(reference: &str) -> Self {
         Self {
             reference: reference.to_string(),

@@ -9,6 +9,8 @@
 
 pub mod client;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod helm;
 pub mod manifest;
 pub mod status;
