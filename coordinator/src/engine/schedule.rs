@@ -37,6 +37,17 @@ impl FromStr for Schedule {
                  (minute first)"
             )));
         }
+        // croner skips empty list items, so a field of commas alone matches
+        // nothing, and each search for a tick then walks to the year 5000
+        // (seconds of CPU); Vixie cron refuses them too.
+        if let Some(field) = text
+            .split_whitespace()
+            .find(|f| f.split(',').any(str::is_empty))
+        {
+            return Err(ScheduleError(format!(
+                "{text:?} is not a cron expression: {field:?} has an empty list item"
+            )));
+        }
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)
@@ -148,7 +159,14 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-        for bad in ["61 * * * * *", "every day of the week"] {
+        // "* ,  * * *" took seconds per tick searched (found by fuzzing).
+        for bad in [
+            "61 * * * * *",
+            "every day of the week",
+            "* ,  * * *",
+            "0 1,,2 * * *",
+            "0 0 1, * *",
+        ] {
             let e = bad.parse::<Schedule>().unwrap_err().to_string();
             assert!(
                 e.starts_with(&format!("{bad:?} is not a cron expression: ")),
