@@ -1,4 +1,5 @@
-//! A fault-injecting HTTP proxy between Ferry and a real registry.
+//! A fault-injecting HTTP proxy between Ferry and a real registry, optionally
+//! reached through an emulated WAN link ([`FaultProxy::over`]).
 //!
 //! Every request is forwarded to the upstream registry unless a [`Rule`]
 //! picks it for a [`Fault`]: an error status, a 429 with `Retry-After`, a
@@ -41,6 +42,8 @@ use hyper::body::{Body as _, Frame, Incoming};
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use rand::{Rng as _, SeedableRng as _};
+
+use crate::link::{Link, LinkSpec};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Body = UnsyncBoxBody<Bytes, Error>;
@@ -244,6 +247,8 @@ pub struct FaultProxy {
     shared: Arc<Shared>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// A link clients reach the proxy through, if any.
+    link: Option<Link>,
 }
 
 impl FaultProxy {
@@ -284,7 +289,15 @@ impl FaultProxy {
             shared,
             shutdown: Some(tx),
             thread: Some(thread),
+            link: None,
         }
+    }
+
+    /// Puts an emulated WAN link (delay, one shared bandwidth) between the
+    /// clients and the proxy: [`url`](Self::url) is then the link's.
+    pub fn over(mut self, spec: LinkSpec) -> Self {
+        self.link = Some(Link::start(&self.addr.to_string(), spec));
+        self
     }
 
     /// Adds a rule; earlier rules are asked first, and one fault at most
@@ -304,14 +317,17 @@ impl FaultProxy {
         self.shared.state.lock().unwrap().rules.clear();
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`: the link's, if there is one.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.host())
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT`: the link's, if there is one.
     pub fn host(&self) -> String {
-        self.addr.to_string()
+        match &self.link {
+            Some(link) => link.host(),
+            None => self.addr.to_string(),
+        }
     }
 
     /// Every request seen so far, in arrival order.

@@ -11,6 +11,8 @@
 //! * [`redis`]: a real `redis-server` on 127.0.0.1, for the existence cache.
 //! * [`faults`]: a proxy that injects faults (errors, 429s, resets, stalls,
 //!   truncation) between Ferry and a registry, seeded and bounded per URL.
+//! * [`link`]: an emulated WAN link (round-trip time, one shared bandwidth) in
+//!   front of a server; [`faults::FaultProxy::over`] puts one in front of the proxy.
 //! * [`process`]: the child processes those servers run in.
 //!
 //! Every process and server started here stops when its handle is dropped.
@@ -36,6 +38,7 @@ pub mod client;
 pub mod faults;
 pub mod ferry;
 pub mod image;
+pub mod link;
 pub mod process;
 pub mod redis;
 pub mod registry;
@@ -54,6 +57,7 @@ pub use image::{
     Descriptor, Format, Layer, Platform, Pushed, image_config, push_artifact, push_blob,
     push_image, push_index, push_raw_manifest, push_referrer,
 };
+pub use link::{Link, LinkSpec};
 pub use redis::RedisServer;
 pub use registry::{Auth, Registry, docker_registry_available};
 pub use sample::{SAMPLE, push_sample};
