@@ -273,7 +273,7 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
         }
         None => DEFAULT_BLOBS,
     };
-    let limits = Limits::new(
+    let mut limits = Limits::new(
         blob_concurrency,
         blob_concurrency,
         DEFAULT_REQUESTS_PER_REGISTRY,
@@ -283,6 +283,9 @@ pub async fn run(args: CopyArgs, dirs: Vec<PathBuf>) -> ExitCode {
         idle_timeout: args.idle_timeout,
         ..Network::default()
     });
+    if args.concurrency.is_some() {
+        limits = limits.with_fixed_blobs();
+    }
     let known = known(&args);
     let runner = Runner::new(catalog.runtime().clone(), Arc::new(limits), known.clone());
     let progress = Arc::new(Progress::default());

@@ -98,7 +98,7 @@ pub struct Settings {
     pub admin_token: Option<String>,
     pub function_dirs: Vec<PathBuf>,
     /// Execution lease (30 s; `FERRY_LEASE_SECS`): how soon the executions of
-    /// a coordinator that died are failed.
+    /// a coordinator that died are taken over.
     pub lease: std::time::Duration,
     /// Redis for the existence cache (else in process).
     pub redis: Option<String>,
@@ -106,6 +106,9 @@ pub struct Settings {
     pub cache_ttl: Duration,
     pub blob_concurrency: usize,
     pub registry_concurrency: usize,
+    /// Either was set: the blob bounds stay as set, however far a registry
+    /// is (by default they widen over a long round trip).
+    pub blob_bounds_set: bool,
     /// Request retries and the idle timeout.
     pub network: Network,
 }
@@ -167,6 +170,12 @@ impl Settings {
                 .cache_ttl
                 .or(file.cache_ttl)
                 .unwrap_or(crate::transfer::known::DEFAULT_TTL),
+            blob_bounds_set: args
+                .blob_concurrency
+                .or(file.blob_concurrency)
+                .or(args.registry_concurrency)
+                .or(file.registry_concurrency)
+                .is_some(),
             blob_concurrency: args
                 .blob_concurrency
                 .or(file.blob_concurrency)

@@ -75,18 +75,20 @@ pub async fn build(settings: &config::Settings) -> anyhow::Result<Arc<App>> {
     functions::register_builtin_templates(&store).await?;
     let known = cache::known(settings).await;
     tracing::info!("existence cache: {}", known.describe());
-    let limits = Arc::new(
-        Limits::new(
-            settings.blob_concurrency,
-            settings.registry_concurrency,
-            DEFAULT_REQUESTS_PER_REGISTRY,
-        )
-        .with_network(settings.network)
-        .with_shared_moves(Arc::new(moves::StoreMoves::new(
-            store.clone(),
-            &settings.coordinator_id,
-        ))),
-    );
+    let mut limits = Limits::new(
+        settings.blob_concurrency,
+        settings.registry_concurrency,
+        DEFAULT_REQUESTS_PER_REGISTRY,
+    )
+    .with_network(settings.network)
+    .with_shared_moves(Arc::new(moves::StoreMoves::new(
+        store.clone(),
+        &settings.coordinator_id,
+    )));
+    if settings.blob_bounds_set {
+        limits = limits.with_fixed_blobs();
+    }
+    let limits = Arc::new(limits);
     let runner = Arc::new(Runner::new(runtime.clone(), limits, known));
     let executor = Arc::new(Executor::new(
         settings.coordinator_id.clone(),

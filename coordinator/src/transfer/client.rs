@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -22,6 +22,9 @@ use super::memo::ManifestMemo;
 use super::network::{self, Network};
 use super::{MAX_DOCUMENT_BYTES, sha256_digest};
 use crate::domain::RegistryKind;
+
+/// A request body this small still measures a round trip.
+const SMALL_BODY: usize = 16 << 10;
 
 /// Which of the policy's registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -690,16 +693,24 @@ impl RegistryClient {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
         let activity = Activity::new();
+        // A small request's time to its answer's head is a round trip plus
+        // the registry's work: the shortest is the registry's distance.
+        let small = body.as_ref().is_none_or(|b| b.len() <= SMALL_BODY);
         if let Some(b) = body {
             req = req
                 .header(reqwest::header::CONTENT_LENGTH, b.len())
                 .body(idle::tracked_body(b, &activity));
         }
         let idle = self.network.idle_timeout;
-        match idle::watch(req.send(), &activity, idle).await {
+        let sent = Instant::now();
+        let answer = match idle::watch(req.send(), &activity, idle).await {
             Some(answer) => answer.map_err(|e| self.transport_error(&method, &path, e)),
             None => Err(self.stalled(&method, &path)),
+        };
+        if let (true, Ok(_), Some(limits)) = (small, &answer, &self.limits) {
+            limits.round_trip.saw(sent.elapsed());
         }
+        answer
     }
 
     /// A request that made no progress for the idle timeout.

@@ -1,19 +1,22 @@
 //! Concurrency bounds shared by every execution of a process: blob copies in
 //! flight overall, and requests in flight per registry, so that several
 //! executions against one registry do not add up to a storm it answers
-//! with 429s.
+//! with 429s. Blob copies in flight grow with the registries' round trip
+//! (see [`distance`](super::distance)).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
+use super::distance::{RoundTrip, Widening};
 use super::gate::{Bounds, Gate};
 use super::moves::{self, Claim, SharedMoves};
 use super::network::Network;
 
 /// Blob copies in flight across the process, by default: enough to keep a
-/// registry's ingest busy on a small machine without thrashing it.
+/// registry's ingest busy on a small machine without thrashing it. More
+/// over a long round trip.
 pub const DEFAULT_BLOBS: usize = 8;
 /// Blob copies in flight per registry, by default.
 pub const DEFAULT_BLOBS_PER_REGISTRY: usize = 8;
@@ -21,9 +24,10 @@ pub const DEFAULT_BLOBS_PER_REGISTRY: usize = 8;
 pub const DEFAULT_REQUESTS_PER_REGISTRY: usize = 32;
 
 pub struct Limits {
-    blobs: Arc<Semaphore>,
-    blobs_total: usize,
+    blobs: Widening,
     blobs_per_registry: usize,
+    /// The blob bounds were set by the user: they do not widen.
+    fixed_blobs: bool,
     requests_per_registry: usize,
     registries: Mutex<HashMap<String, Arc<RegistryLimits>>>,
     /// Blob copies in flight, by target, repository and digest: one copy of
@@ -42,7 +46,9 @@ type BlobAt = (String, String, String);
 
 /// The bounds of one registry (by base URL).
 pub struct RegistryLimits {
-    pub blobs: Arc<Semaphore>,
+    pub blobs: Arc<Widening>,
+    /// The shortest round trip seen to the registry.
+    pub round_trip: Arc<RoundTrip>,
     pub requests: Arc<Semaphore>,
     /// The registry resource's own bounds, on every request.
     pub gate: Arc<Gate>,
@@ -61,15 +67,23 @@ impl Default for Limits {
 impl Limits {
     pub fn new(blobs: usize, blobs_per_registry: usize, requests_per_registry: usize) -> Self {
         Self {
-            blobs: Arc::new(Semaphore::new(blobs.max(1))),
-            blobs_total: blobs.max(1),
+            blobs: Widening::new(blobs),
             blobs_per_registry: blobs_per_registry.max(1),
+            fixed_blobs: false,
             requests_per_registry: requests_per_registry.max(1),
             registries: Mutex::new(HashMap::new()),
             moving: Mutex::new(HashMap::new()),
             shared: None,
             network: Network::default(),
         }
+    }
+
+    /// Keeps the blob bounds as given, however far the registries are: a
+    /// user who sets them means them.
+    pub fn with_fixed_blobs(mut self) -> Self {
+        self.blobs = Widening::fixed(self.blobs.size());
+        self.fixed_blobs = true;
+        self
     }
 
     /// Requests retry and time out as `network` says.
@@ -130,9 +144,9 @@ impl Limits {
         (moving, waited_here || waited_elsewhere)
     }
 
-    /// How many blob copies may run at once overall.
+    /// How many blob copies may run at once overall, now.
     pub fn blob_parallelism(&self) -> usize {
-        self.blobs_total
+        self.blobs.size()
     }
 
     pub fn registry(&self, url: &str) -> Arc<RegistryLimits> {
@@ -141,7 +155,11 @@ impl Limits {
         map.entry(key)
             .or_insert_with(|| {
                 Arc::new(RegistryLimits {
-                    blobs: Arc::new(Semaphore::new(self.blobs_per_registry)),
+                    blobs: Arc::new(match self.fixed_blobs {
+                        true => Widening::fixed(self.blobs_per_registry),
+                        false => Widening::new(self.blobs_per_registry),
+                    }),
+                    round_trip: Arc::default(),
                     requests: Arc::new(Semaphore::new(self.requests_per_registry)),
                     gate: Arc::new(Gate::new(Bounds::default())),
                 })
@@ -158,6 +176,7 @@ impl Limits {
         }
         let changed = Arc::new(RegistryLimits {
             blobs: current.blobs.clone(),
+            round_trip: current.round_trip.clone(),
             requests: current.requests.clone(),
             gate: Arc::new(Gate::new(bounds)),
         });
@@ -171,15 +190,22 @@ impl Limits {
 
     /// Permits for one blob copy between two registries: the global one,
     /// then the registries' in URL order (one order for every caller, so two
-    /// executions copying A->B and B->A cannot deadlock).
+    /// executions copying A->B and B->A cannot deadlock). The farther of
+    /// the two registries widens all three first.
     pub async fn blob(&self, a: &RegistryLimits, b: &RegistryLimits) -> Option<BlobPermit> {
-        let global = self.blobs.clone().acquire_owned().await.ok()?;
-        let (first, second) = if Arc::ptr_eq(&a.blobs, &b.blobs) {
-            (a.blobs.clone(), None)
-        } else if Arc::as_ptr(&a.blobs) < Arc::as_ptr(&b.blobs) {
-            (a.blobs.clone(), Some(b.blobs.clone()))
+        if let Some(far) = a.round_trip.shortest().max(b.round_trip.shortest()) {
+            self.blobs.widen(far);
+            a.blobs.widen(far);
+            b.blobs.widen(far);
+        }
+        let global = self.blobs.semaphore().clone().acquire_owned().await.ok()?;
+        let (a_blobs, b_blobs) = (a.blobs.semaphore(), b.blobs.semaphore());
+        let (first, second) = if Arc::ptr_eq(a_blobs, b_blobs) {
+            (a_blobs.clone(), None)
+        } else if Arc::as_ptr(a_blobs) < Arc::as_ptr(b_blobs) {
+            (a_blobs.clone(), Some(b_blobs.clone()))
         } else {
-            (b.blobs.clone(), Some(a.blobs.clone()))
+            (b_blobs.clone(), Some(a_blobs.clone()))
         };
         let first = first.acquire_owned().await.ok()?;
         let second = match second {

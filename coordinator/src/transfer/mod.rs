@@ -5,6 +5,7 @@
 pub(crate) mod auth;
 mod blob;
 mod client;
+pub mod distance;
 mod error;
 pub mod gate;
 mod idle;

@@ -255,7 +255,9 @@ impl Transfer {
     /// repository the target did not know when this execution listed it, no
     /// HEAD (unless another copy of the blob was just waited for): it would
     /// almost always say 404, and at worst a blob is uploaded that the
-    /// registry already had.
+    /// registry already had. Only the upload holds a blob permit: the
+    /// requests before it move no blob bytes, and over a long round trip
+    /// they would hold the permit a round trip each.
     async fn head_or_copy(
         &self,
         src_repo: &str,
@@ -268,13 +270,31 @@ impl Transfer {
         // that waited for another finds the blob there.
         let target = self.target.endpoint().display_url();
         let (_moving, waited) = self.limits.moving(&target, dst_repo, &blob.digest).await;
-        let _permit = self.permit().await?;
         let may_have = waited || !self.target.unknown_repository(dst_repo);
         if may_have && self.exists(dst_repo, &blob.digest).await? {
             return Ok(BlobOutcome::present(blob));
         }
-        self.mount_or_upload(src_repo, dst_repo, blob, opts, candidates)
-            .await
+        let location = match self.mount_or_open(dst_repo, blob, candidates).await? {
+            Opened::Mounted => {
+                return Ok(BlobOutcome {
+                    digest: blob.digest.clone(),
+                    action: BlobAction::Mounted,
+                    bytes: 0,
+                    size: blob.size,
+                });
+            }
+            Opened::Session(location) => location,
+        };
+        let _permit = self.permit().await?;
+        let bytes = self
+            .upload(src_repo, dst_repo, blob, opts, location)
+            .await?;
+        Ok(BlobOutcome {
+            digest: blob.digest.clone(),
+            action: BlobAction::Uploaded,
+            bytes,
+            size: blob.size,
+        })
     }
 
     async fn permit(&self) -> Result<BlobPermit, TransferError> {
@@ -302,15 +322,14 @@ impl Transfer {
         }
     }
 
-    async fn mount_or_upload(
+    /// Mounts the blob from a candidate repository, else opens an upload
+    /// session (a refused mount opens one too).
+    async fn mount_or_open(
         &self,
-        src_repo: &str,
         dst_repo: &str,
         blob: &Blob,
-        opts: &CopyOptions,
         candidates: &[String],
-    ) -> Result<BlobOutcome, TransferError> {
-        let mut session = None;
+    ) -> Result<Opened, TransferError> {
         for from in candidates.iter().filter(|r| r.as_str() != dst_repo).take(3) {
             let path = format!(
                 "/v2/{dst_repo}/blobs/uploads/?mount={}&from={from}",
@@ -322,36 +341,23 @@ impl Transfer {
                 .execute(Method::POST, url, HeaderMap::new(), Some(Bytes::new()))
                 .await?;
             match resp.status() {
-                StatusCode::CREATED => {
-                    return Ok(BlobOutcome {
-                        digest: blob.digest.clone(),
-                        action: BlobAction::Mounted,
-                        bytes: 0,
-                        size: blob.size,
-                    });
-                }
+                StatusCode::CREATED => return Ok(Opened::Mounted),
                 // The registry could not mount but opened an upload instead.
                 StatusCode::ACCEPTED => {
-                    session = Some(self.location_of(&resp, &path)?);
-                    break;
+                    return Ok(Opened::Session(self.location_of(&resp, &path)?));
                 }
                 _ => {}
             }
         }
-        let location = match session {
-            Some(l) => l,
-            None => self.start_upload(dst_repo).await?,
-        };
-        let bytes = self
-            .upload(src_repo, dst_repo, blob, opts, location)
-            .await?;
-        Ok(BlobOutcome {
-            digest: blob.digest.clone(),
-            action: BlobAction::Uploaded,
-            bytes,
-            size: blob.size,
-        })
+        Ok(Opened::Session(self.start_upload(dst_repo).await?))
     }
+}
+
+/// What a mount request led to.
+enum Opened {
+    Mounted,
+    /// An upload session, at its location.
+    Session(url::Url),
 }
 
 /// The response if it has the status wanted, else the registry's error.

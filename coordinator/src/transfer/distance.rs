@@ -1,0 +1,151 @@
+//! How far a registry is, and what that asks of the blob copies in flight.
+//!
+//! A blob copy spends about one round trip on requests that move no blob
+//! bytes (the PUT's head going out, its answer coming back), so over a long
+//! round trip a fixed number of copies leaves the link idle between them.
+//! The bandwidth is not known before the copy, but the round trip is after
+//! a few small requests: copies in flight grow with it, so that the bytes
+//! in flight cover the bandwidth-delay product of any link up to a few
+//! hundred Mbit/s for blobs of a few hundred kB and more. On a LAN, where
+//! the round trip is a millisecond, nothing changes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+/// One more blob copy in flight per this much round trip.
+const PER_COPY: Duration = Duration::from_millis(4);
+/// The most blob copies in flight, however far: registries answer more at
+/// once with 429s, and a registry's `max_concurrency` bounds it anyway.
+pub const MOST_BLOBS: usize = 64;
+
+/// The shortest round trip seen to a registry: a small request's time to
+/// its answer's head. The shortest, because the others also count the
+/// registry's own work, a new connection, or a token fetch.
+#[derive(Debug, Default)]
+pub struct RoundTrip {
+    micros: AtomicU64,
+}
+
+impl RoundTrip {
+    pub fn saw(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let _ = self
+            .micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                (now == 0 || micros < now).then_some(micros)
+            });
+    }
+
+    /// `None` before any small request was answered.
+    pub fn shortest(&self) -> Option<Duration> {
+        match self.micros.load(Ordering::Relaxed) {
+            0 => None,
+            m => Some(Duration::from_micros(m)),
+        }
+    }
+}
+
+/// Blob copies in flight for a round trip, from `base` (the LAN figure).
+pub fn blobs_for(base: usize, round_trip: Duration) -> usize {
+    let more = (round_trip.as_micros() / PER_COPY.as_micros()) as usize;
+    (base + more).min(MOST_BLOBS.max(base))
+}
+
+/// A semaphore that only grows: to `blobs_for` the farthest round trip its
+/// holders saw.
+#[derive(Debug)]
+pub struct Widening {
+    semaphore: Arc<Semaphore>,
+    base: usize,
+    size: AtomicUsize,
+    /// Set by the user: never widened.
+    fixed: bool,
+}
+
+impl Widening {
+    pub fn new(base: usize) -> Self {
+        let base = base.max(1);
+        Self {
+            semaphore: Arc::new(Semaphore::new(base)),
+            base,
+            size: AtomicUsize::new(base),
+            fixed: false,
+        }
+    }
+
+    /// `size` permits, however far.
+    pub fn fixed(size: usize) -> Self {
+        Self {
+            fixed: true,
+            ..Self::new(size)
+        }
+    }
+
+    /// Grows to what `round_trip` asks for, if that is more.
+    pub fn widen(&self, round_trip: Duration) {
+        if self.fixed {
+            return;
+        }
+        let want = blobs_for(self.base, round_trip);
+        let was = self.size.fetch_max(want, Ordering::Relaxed);
+        if want > was {
+            self.semaphore.add_permits(want - was);
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.semaphore
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shortest_round_trip_is_kept() {
+        let rt = RoundTrip::default();
+        assert_eq!(rt.shortest(), None);
+        rt.saw(Duration::from_millis(210));
+        rt.saw(Duration::from_millis(400));
+        rt.saw(Duration::from_millis(201));
+        assert_eq!(rt.shortest(), Some(Duration::from_millis(201)));
+    }
+
+    #[test]
+    fn copies_grow_with_the_round_trip_up_to_a_bound() {
+        assert_eq!(blobs_for(8, Duration::from_micros(300)), 8);
+        assert_eq!(blobs_for(8, Duration::from_millis(50)), 20);
+        assert_eq!(blobs_for(8, Duration::from_millis(200)), 58);
+        assert_eq!(blobs_for(8, Duration::from_secs(2)), MOST_BLOBS);
+        // A base set above the bound stays.
+        assert_eq!(blobs_for(100, Duration::from_millis(200)), 100);
+    }
+
+    #[tokio::test]
+    async fn widening_adds_permits_once() {
+        let w = Widening::new(2);
+        w.widen(Duration::from_millis(1));
+        assert_eq!(w.semaphore().available_permits(), 2);
+        w.widen(Duration::from_millis(20));
+        assert_eq!((w.size(), w.semaphore().available_permits()), (7, 7));
+        let _held = w.semaphore().clone().acquire_many_owned(7).await.unwrap();
+        // A shorter round trip later does not shrink it, nor add twice.
+        w.widen(Duration::from_millis(8));
+        w.widen(Duration::from_millis(20));
+        assert_eq!((w.size(), w.semaphore().available_permits()), (7, 0));
+        let fixed = Widening::fixed(2);
+        fixed.widen(Duration::from_millis(200));
+        assert_eq!(
+            (fixed.size(), fixed.semaphore().available_permits()),
+            (2, 2)
+        );
+    }
+}
