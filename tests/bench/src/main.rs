@@ -6,13 +6,15 @@
 //! one call per repository (fresh and no-op), and the floors with no replication logic
 //! (see [`raw`]). Within a run, the measurements a ratio compares are taken back to
 //! back. Prints the medians, the ratios against its targets, and how far
-//! ferry is from the floors.
+//! ferry is from the floors. `--rtt-ms` and `--link-mbit` measure fresh copies
+//! across an emulated WAN link instead (see [`wan`]).
 //! Run it with `tests/scripts/bench` (it builds what it needs first).
 
 mod corpus;
 mod lag;
 mod measure;
 mod raw;
+mod wan;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -74,6 +76,17 @@ struct Args {
     /// Size of the image the lag is measured with, in MiB (5 layers).
     #[arg(long, default_value_t = 100.0)]
     lag_mib: f64,
+    /// WAN mode: fresh copies only, into a B behind an emulated link with
+    /// this round-trip time (skopeo's in the first run only: it is slow).
+    #[arg(long, requires = "link_mbit", conflicts_with = "lag_only")]
+    rtt_ms: Option<u64>,
+    /// WAN mode: the link's bandwidth, Mbit/s, shared by every connection.
+    #[arg(long, requires = "rtt_ms")]
+    link_mbit: Option<f64>,
+    /// WAN mode: one more argument to every `ferry copy` (repeatable), to
+    /// compare settings: `--ferry-arg=--concurrency=8`.
+    #[arg(long, requires = "rtt_ms", allow_hyphen_values = true)]
+    ferry_arg: Vec<String>,
 }
 
 /// `$CARGO_TARGET_DIR/release/ferry`, else the workspace's `target/release/ferry`.
@@ -100,6 +113,9 @@ struct Samples {
     /// The raw pipe A -> B, and the CPU seconds of A, B and this process meanwhile.
     pipe: Vec<f64>,
     pipe_cpu: Vec<f64>,
+    /// CPU seconds of ferry alone in the fresh copy, and of the pipe's client.
+    ferry_own_cpu: Vec<f64>,
+    pipe_client_cpu: Vec<f64>,
     /// The requests a no-op needs, as ferry's warm no-op sends them, sent
     /// bare from this process.
     noop_floor: Vec<f64>,
@@ -188,6 +204,20 @@ async fn run(args: Args) -> Result<bool> {
     let warm = tools.ferry_functions().await?;
     eprintln!("ferry's stage functions loaded (compiled on first use, then cached) in {warm:.1} s");
 
+    if let (Some(rtt), Some(mbit)) = (args.rtt_ms, args.link_mbit) {
+        if rtt > 10_000 || !(0.1..=100_000.0).contains(&mbit) {
+            bail!("--rtt-ms must be at most 10000, --link-mbit in [0.1, 100000]");
+        }
+        let spec = ferry_harness::LinkSpec::new(rtt, mbit);
+        let mut s = wan::WanSamples::default();
+        for run in 1..=args.runs {
+            eprintln!("WAN run {run}/{}", args.runs);
+            let skopeo = !args.no_skopeo && run == 1;
+            wan::run(&tools, &a, &corpus, spec, skopeo, &args.ferry_arg, &mut s).await?;
+        }
+        return Ok(wan::print(spec, blob_bytes, args.runs, &s) || !args.require_targets);
+    }
+
     let mut s = Samples::default();
     let bench = Bench {
         tools: &tools,
@@ -226,7 +256,8 @@ async fn run(args: Args) -> Result<bool> {
         bench.noop_floor(&ferry_b, &mut s).await?;
     }
     drop(a);
-    let met = print_table(&args, &s, mib);
+    let hash_rate = measure::openssl_sha256_rate();
+    let met = print_table(&args, &s, mib, hash_rate);
     if args.no_lag {
         return Ok(met);
     }
@@ -314,7 +345,10 @@ impl Bench<'_> {
         let b = Registry::start(Auth::None);
         let repos = self.corpus.plan.repos();
         measure::settle()?;
-        let fresh = self.tools.skopeo_sync(self.a, &b, &repos).await?;
+        let fresh = self
+            .tools
+            .skopeo_sync(&self.a.host(), &b.host(), &repos)
+            .await?;
         eprintln!("  skopeo sync fresh:  {fresh:7.2} s");
         measure::verify(self.a, &b, &self.corpus.plan, false)
             .await
@@ -328,7 +362,7 @@ impl Bench<'_> {
         measure::settle()?;
         let noop = self
             .tools
-            .skopeo_sync(self.a, b, &self.corpus.plan.repos())
+            .skopeo_sync(&self.a.host(), &b.host(), &self.corpus.plan.repos())
             .await?;
         eprintln!("  skopeo sync no-op:  {noop:7.2} s");
         s.skopeo_noop.push(noop);
@@ -363,6 +397,7 @@ impl Bench<'_> {
         );
         if let Some(own) = fresh.cpu_secs {
             s.ferry_cpu.push(own + measure::cpu_total(&registries));
+            s.ferry_own_cpu.push(own);
         }
         eprintln!(
             "    requests: A {}; B {}",
@@ -452,6 +487,9 @@ impl Bench<'_> {
             measure::cpu_report(&used)
         );
         s.pipe_cpu.push(measure::cpu_total(&used));
+        if let Some((_, client)) = used.iter().find(|(name, _)| *name == "client") {
+            s.pipe_client_cpu.push(*client);
+        }
         s.pipe.push(pipe);
         Ok(())
     }
@@ -467,7 +505,8 @@ fn secs_or_unknown(secs: Option<f64>) -> String {
 }
 
 /// Prints the table; returns whether every target shown was met.
-fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
+/// `hash_rate`: SHA-256 bytes per second at `openssl`'s speed, if measured.
+fn print_table(args: &Args, s: &Samples, mib: f64, hash_rate: Option<f64>) -> bool {
     let runs = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x:.2}"))
@@ -505,6 +544,8 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
     row("CPU, ferry fresh (ferry+A+B)", &s.ferry_cpu, "s");
     row("CPU, raw PUT (client+B)", &s.raw_cpu, "s");
     row("CPU, raw pipe (client+A+B)", &s.pipe_cpu, "s");
+    row("CPU, ferry alone, fresh", &s.ferry_own_cpu, "s");
+    row("CPU, raw pipe's client alone", &s.pipe_client_cpu, "s");
 
     // Each run's ratio, then their median: the two sides of a ratio ran
     // seconds apart, while runs can be minutes apart on a machine whose
@@ -539,6 +580,25 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
             "",
         ),
         ("ferry peak RSS", median(&s.ferry_rss_mib), 150.0, " MiB"),
+        (
+            "ferry / raw pipe A->B, fresh",
+            ratio(&s.ferry_fresh, &s.pipe),
+            1.1,
+            "",
+        ),
+        (
+            "ferry CPU / (2 x pipe's + hash)",
+            hash_rate.and_then(|rate| {
+                let budget: Vec<f64> = s
+                    .pipe_client_cpu
+                    .iter()
+                    .map(|c| 2.0 * c + mib * 1024.0 * 1024.0 / rate)
+                    .collect();
+                ratio(&s.ferry_own_cpu, &budget)
+            }),
+            1.0,
+            "",
+        ),
     ];
     println!();
     println!(
@@ -572,10 +632,6 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
     // No targets here: how far ferry is from what the machine does with no
     // replication logic, doing what ferry must at least do.
     let floors = [
-        (
-            "ferry / raw pipe A->B, fresh",
-            ratio(&s.ferry_fresh, &s.pipe),
-        ),
         ("raw pipe / raw PUT, fresh", ratio(&s.pipe, &s.raw)),
         ("ferry / no-op floor", ratio(&s.ferry_noop, &s.noop_floor)),
         (
@@ -600,6 +656,14 @@ fn print_table(args: &Args, s: &Samples, mib: f64) -> bool {
         println!(
             "work: the fresh copy costs {work:.2}x the raw PUT's CPU seconds (all processes, {cores} cores shared)"
         );
+    }
+    match hash_rate {
+        Some(rate) => println!(
+            "hash: openssl sha256 at {:.0} MiB/s, {:.2} s for the unique blobs",
+            rate / (1024.0 * 1024.0),
+            mib * 1024.0 * 1024.0 / rate
+        ),
+        None => println!("hash: `openssl speed` unavailable; the CPU budget is not checked"),
     }
     println!();
     println!(

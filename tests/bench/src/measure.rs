@@ -129,21 +129,16 @@ impl Tools {
         Ok(started.elapsed().as_secs_f64())
     }
 
-    /// `skopeo sync` of every repository, one call each, into the same path at `dst`;
-    /// returns the total seconds.
-    pub async fn skopeo_sync(
-        &self,
-        src: &Registry,
-        dst: &Registry,
-        repos: &[String],
-    ) -> Result<f64> {
+    /// `skopeo sync` of every repository, one call each, from the registry at
+    /// host `src` into the same path at host `dst`; returns the total seconds.
+    pub async fn skopeo_sync(&self, src: &str, dst: &str, repos: &[String]) -> Result<f64> {
         let started = Instant::now();
         for repo in repos {
             // skopeo puts the last path component of the source under the destination,
             // so team1/app03 needs the destination DST/team1.
             let dest = match repo.rsplit_once('/') {
-                Some((namespace, _)) => format!("{}/{namespace}", dst.host()),
-                None => dst.host(),
+                Some((namespace, _)) => format!("{dst}/{namespace}"),
+                None => dst.to_string(),
             };
             let mut cmd = tokio::process::Command::new(&self.skopeo);
             cmd.args([
@@ -157,7 +152,7 @@ impl Tools {
                 "--src-tls-verify=false",
                 "--dest-tls-verify=false",
             ]);
-            cmd.arg(format!("{}/{repo}", src.host())).arg(dest);
+            cmd.arg(format!("{src}/{repo}")).arg(dest);
             self.succeed(&mut cmd, &format!("skopeo sync of {repo}"))
                 .await?;
         }
@@ -351,6 +346,29 @@ pub fn request_mix(requests: &[(String, String, u16)]) -> String {
         .map(|((m, k), n)| format!("{m} {k} {n}"))
         .collect();
     format!("{} requests ({})", requests.len(), parts.join(", "))
+}
+
+/// SHA-256 bytes per second at `openssl`'s speed on this machine (1 MiB
+/// blocks, one core), or `None` without `openssl`.
+pub fn openssl_sha256_rate() -> Option<f64> {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "speed", "-seconds", "2", "-bytes", "1048576", "-evp", "sha256",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    // The last line: `sha256   1439711.49k` (thousands of bytes per second).
+    let text = String::from_utf8_lossy(&out.stdout);
+    let k: f64 = text
+        .lines()
+        .last()?
+        .split_whitespace()
+        .last()?
+        .strip_suffix('k')?
+        .parse()
+        .ok()?;
+    Some(k * 1000.0)
 }
 
 #[cfg(test)]
