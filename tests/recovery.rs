@@ -33,13 +33,34 @@ async fn corpus(src: &Registry) -> Vec<String> {
 /// Registries (the source, and the target through a faithful proxy that
 /// records uploads) and a manual policy on `s`.
 async fn policy(s: &Server, src: &str, dst: &str) -> i64 {
+    with_fields(s, src, dst, json!({"trigger": {"type": "manual"}})).await
+}
+
+/// The same with more `fields` (the trigger among them).
+async fn with_fields(s: &Server, src: &str, dst: &str, fields: Value) -> i64 {
     let src_id = s.add_registry_at("src", src, None).await;
     let dst_id = s.add_registry_at("dst", dst, None).await;
-    s.add_policy(json!({
-        "name": "fleet", "src_registry": {"id": src_id},
-        "dest_registry": {"id": dst_id}, "trigger": {"type": "manual"},
-    }))
-    .await
+    let mut body = json!({
+        "name": "fleet", "src_registry": {"id": src_id}, "dest_registry": {"id": dst_id},
+    });
+    for (k, v) in fields.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    s.add_policy(body).await
+}
+
+/// Every layer's body pauses once for 1.5 s, so that a copy lasts long
+/// enough to be killed in the middle of.
+fn slowed(src: &Registry) -> FaultProxy {
+    FaultProxy::start(&src.url(), 9).rule(
+        Rule::new(Fault::Stall {
+            after: Some(100_000),
+            duration: Duration::from_millis(1500),
+        })
+        .method("GET")
+        .path("/blobs/")
+        .per_url(1),
+    )
 }
 
 async fn start(s: &Server, policy: i64) -> i64 {
@@ -88,17 +109,7 @@ async fn a_coordinator_killed_mid_copy_is_finished_by_another() {
     let src = Registry::start(Auth::None);
     let dst = Registry::start(Auth::None);
     let repos = corpus(&src).await;
-    // Each layer's body pauses once for 1.5 s: the copy lasts long enough
-    // to be killed in the middle of.
-    let slow = FaultProxy::start(&src.url(), 9).rule(
-        Rule::new(Fault::Stall {
-            after: Some(100_000),
-            duration: Duration::from_millis(1500),
-        })
-        .method("GET")
-        .path("/blobs/")
-        .per_url(1),
-    );
+    let slow = slowed(&src);
     let target = FaultProxy::start(&dst.url(), 9);
     let db = PgDatabase::create().await.unwrap();
     let envs = [LEASE[0], ("FERRY_BLOB_CONCURRENCY", "2")];
@@ -187,5 +198,60 @@ async fn a_coordinator_killed_during_the_listing_is_relisted_and_finished() {
     assert_eq!(done["succeed"], 6);
     for repo in &repos {
         assert_replicated(&src, &dst, repo, repo, "1").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_run_killed_mid_copy_is_finished_by_another_and_holds_its_slot() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let repos = corpus(&src).await;
+    let slow = slowed(&src);
+    let db = PgDatabase::create().await.unwrap();
+    let envs = [LEASE[0], ("FERRY_BLOB_CONCURRENCY", "2")];
+    let mut a = Server::start(FERRY, Some(&db.url), &envs).await.unwrap();
+    let fields = json!({
+        "trigger": {"type": "scheduled", "trigger_settings": {"cron": "*/2 * * * * *"}},
+        "single_active_replication": true,
+    });
+    let pid = with_fields(&a, &slow.url(), &dst.url(), fields).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        if let Some(e) = a.executions(pid).await.first() {
+            break e["id"].as_i64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the schedule never fired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    wait_until(&a, id, "partly done", |_, t| {
+        (1..6).contains(&count(t, "succeeded"))
+    })
+    .await;
+    a.kill().await;
+
+    // The ticks go on firing at the new coordinator meanwhile.
+    let b = Server::start(FERRY, Some(&db.url), &envs).await.unwrap();
+    let done = b.wait_execution(id, Duration::from_secs(90)).await;
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", b.log());
+    assert_eq!(done["trigger"], "scheduled", "{done}");
+    assert_eq!(done["resumed"], 1, "{done}");
+    assert_eq!((&done["total"], &done["succeed"]), (&json!(6), &json!(6)));
+    for repo in &repos {
+        assert_replicated(&src, &dst, repo, repo, "1").await;
+    }
+    // The taken-over run kept the policy's single active slot: every tick
+    // before it ended was skipped.
+    let ended = done["end_time"].as_i64().unwrap();
+    let others = b.executions(pid).await;
+    let during: Vec<&Value> = others
+        .iter()
+        .filter(|o| o["id"] != json!(id) && o["start_time"].as_i64().unwrap() < ended)
+        .collect();
+    assert!(
+        !during.is_empty(),
+        "no tick fell during the run: {others:?}"
+    );
+    for other in during {
+        assert_eq!(other["status"], "skipped", "{other} started while {id} ran");
     }
 }
