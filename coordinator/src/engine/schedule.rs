@@ -48,6 +48,21 @@ impl FromStr for Schedule {
                 "{text:?} is not a cron expression: {field:?} has an empty list item"
             )));
         }
+        // croner takes `L` alone in any field but gives it a meaning only
+        // in the day of month (its last day): elsewhere the field matches
+        // nothing, with the same cost as above.
+        let dom = fields - 3;
+        if let Some((_, field)) = text.split_whitespace().enumerate().find(|(i, f)| {
+            *i != dom
+                && f.split(',')
+                    .any(|item| item.trim().eq_ignore_ascii_case("L"))
+        }) {
+            return Err(ScheduleError(format!(
+                "{text:?} is not a cron expression: {field:?}: `L` alone means the last day \
+                 of the month, in the day-of-month field only (for the last Friday of a \
+                 month, write 5L in the day-of-week field)"
+            )));
+        }
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)
@@ -165,6 +180,21 @@ mod tests {
     }
 
     #[test]
+    fn last_days_of_month_and_last_weekdays() {
+        // 2026-02-28 is a Saturday, 2026-02-27 the last Friday of February.
+        let last_day: Schedule = "0 0 L * *".parse().unwrap();
+        assert_eq!(
+            last_day.next_after(ms("2026-02-01T00:00:00Z")),
+            Some(ms("2026-02-28T00:00:00Z"))
+        );
+        let last_friday: Schedule = "0 0 * * 5L".parse().unwrap();
+        assert_eq!(
+            last_friday.next_after(ms("2026-02-01T00:00:00Z")),
+            Some(ms("2026-02-27T00:00:00Z"))
+        );
+    }
+
+    #[test]
     fn bad_expressions_say_why() {
         for (bad, fields) in [("", 0), ("* * * *", 4), ("0 0 0 * * * 2027", 7)] {
             let e = bad.parse::<Schedule>().unwrap_err().to_string();
@@ -175,7 +205,7 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-        // The last five cost up to seconds per tick searched (found by fuzzing).
+        // The last seven cost up to seconds per tick searched (found by fuzzing).
         for bad in [
             "61 * * * * *",
             "every day of the week",
@@ -184,6 +214,8 @@ mod tests {
             "0 0 1, * *",
             "0 0 13 2 +",
             "3 0,1 2 1 +",
+            "1 13 * 2 L",
+            "0 L * * * *",
         ] {
             let e = bad.parse::<Schedule>().unwrap_err().to_string();
             assert!(
