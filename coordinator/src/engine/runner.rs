@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
-use tokio::sync::Semaphore;
 
 use super::policy::Policy;
 use super::report::{
@@ -22,6 +21,7 @@ use crate::runtime::{
     StageOutput, Status, WitError,
 };
 use crate::store::Operation;
+use crate::transfer::distance::{self, Widening};
 use crate::transfer::{Known, Limits, RegistryClient, Role, Transfer, TransferError};
 
 /// Live counters of an execution, for progress displays.
@@ -533,15 +533,25 @@ impl Runner {
         progress: &Progress,
         recorder: &dyn Recorder,
     ) -> Vec<Task> {
-        let bounds: Vec<Semaphore> = segment
+        // A stage's concurrency is its figure on a LAN: over a long round
+        // trip it widens like the blob bounds (see `distance`), unless the
+        // user fixed the concurrency.
+        let widens = call.transfer.widens();
+        let bounds: Vec<Widening> = segment
             .iter()
-            .map(|s| Semaphore::new(s.concurrency))
+            .map(|s| match widens {
+                true => Widening::new(s.concurrency),
+                false => Widening::fixed(s.concurrency),
+            })
             .collect();
         let in_flight = segment
             .iter()
-            .map(|s| s.concurrency)
+            .map(|s| match widens {
+                true => distance::most(s.concurrency),
+                false => s.concurrency,
+            })
             .sum::<usize>()
-            .clamp(1, 256);
+            .clamp(1, 512);
         let mut done: Vec<(usize, Task)> = futures::stream::iter(tasks.into_iter().enumerate())
             .map(|(i, mut task)| {
                 let bounds = &bounds;
@@ -562,7 +572,14 @@ impl Runner {
                             task.records.push(not_run(stage, why));
                             continue;
                         }
-                        let _slot = bound.acquire().await.expect("stage bound closed");
+                        if let Some(far) = call.transfer.farthest() {
+                            bound.widen(far);
+                        }
+                        let _slot = bound
+                            .semaphore()
+                            .acquire()
+                            .await
+                            .expect("stage bound closed");
                         let label = task.label();
                         let (record, output) = self
                             .invoke(

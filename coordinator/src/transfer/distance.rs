@@ -1,13 +1,16 @@
-//! How far a registry is, and what that asks of the blob copies in flight.
+//! How far a registry is, and what that asks of the copies in flight.
 //!
 //! A blob copy spends about one round trip on requests that move no blob
-//! bytes (the PUT's head going out, its answer coming back), so over a long
+//! bytes (the PUT's head going out, its answer coming back), and an
+//! artifact several more (its manifests, its verification), so over a long
 //! round trip a fixed number of copies leaves the link idle between them.
 //! The bandwidth is not known before the copy, but the round trip is after
 //! a few small requests: copies in flight grow with it, so that the bytes
 //! in flight cover the bandwidth-delay product of any link up to a few
 //! hundred Mbit/s for blobs of a few hundred kB and more. On a LAN, where
-//! the round trip is a millisecond, nothing changes.
+//! the round trip is a millisecond, nothing changes. The same rule widens
+//! the blob bounds (here, in the transfer layer) and the artifact-scoped
+//! stages' bounds (in the engine): blobs alone would starve for artifacts.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,9 +20,9 @@ use tokio::sync::Semaphore;
 
 /// One more blob copy in flight per this much round trip.
 const PER_COPY: Duration = Duration::from_millis(4);
-/// The most blob copies in flight, however far: registries answer more at
-/// once with 429s, and a registry's `max_concurrency` bounds it anyway.
-pub const MOST_BLOBS: usize = 64;
+/// The most copies in flight, however far: registries answer more at once
+/// with 429s, and a registry's `max_concurrency` bounds it anyway.
+pub const MOST: usize = 64;
 
 /// The shortest round trip seen to a registry: a small request's time to
 /// its answer's head. The shortest, because the others also count the
@@ -48,13 +51,18 @@ impl RoundTrip {
     }
 }
 
-/// Blob copies in flight for a round trip, from `base` (the LAN figure).
-pub fn blobs_for(base: usize, round_trip: Duration) -> usize {
-    let more = (round_trip.as_micros() / PER_COPY.as_micros()) as usize;
-    (base + more).min(MOST_BLOBS.max(base))
+/// Copies in flight for a round trip, from `base` (the LAN figure).
+pub fn widened(base: usize, round_trip: Duration) -> usize {
+    let more = usize::try_from(round_trip.as_micros() / PER_COPY.as_micros()).unwrap_or(MOST);
+    base.saturating_add(more).min(most(base))
 }
 
-/// A semaphore that only grows: to `blobs_for` the farthest round trip its
+/// The most copies `base` widens to.
+pub fn most(base: usize) -> usize {
+    MOST.max(base)
+}
+
+/// A semaphore that only grows: to `widened` for the farthest round trip its
 /// holders saw.
 #[derive(Debug)]
 pub struct Widening {
@@ -89,7 +97,7 @@ impl Widening {
         if self.fixed {
             return;
         }
-        let want = blobs_for(self.base, round_trip);
+        let want = widened(self.base, round_trip);
         let was = self.size.fetch_max(want, Ordering::Relaxed);
         if want > was {
             self.semaphore.add_permits(want - was);
@@ -121,12 +129,12 @@ mod tests {
 
     #[test]
     fn copies_grow_with_the_round_trip_up_to_a_bound() {
-        assert_eq!(blobs_for(8, Duration::from_micros(300)), 8);
-        assert_eq!(blobs_for(8, Duration::from_millis(50)), 20);
-        assert_eq!(blobs_for(8, Duration::from_millis(200)), 58);
-        assert_eq!(blobs_for(8, Duration::from_secs(2)), MOST_BLOBS);
+        assert_eq!(widened(8, Duration::from_micros(300)), 8);
+        assert_eq!(widened(8, Duration::from_millis(50)), 20);
+        assert_eq!(widened(8, Duration::from_millis(200)), 58);
+        assert_eq!(widened(8, Duration::from_secs(2)), MOST);
         // A base set above the bound stays.
-        assert_eq!(blobs_for(100, Duration::from_millis(200)), 100);
+        assert_eq!(widened(100, Duration::from_millis(200)), 100);
     }
 
     #[tokio::test]

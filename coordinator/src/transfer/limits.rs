@@ -144,6 +144,11 @@ impl Limits {
         (moving, waited_here || waited_elsewhere)
     }
 
+    /// Whether bounds grow with the round trip (the user set none).
+    pub fn widens(&self) -> bool {
+        !self.fixed_blobs
+    }
+
     /// How many blob copies may run at once overall, now.
     pub fn blob_parallelism(&self) -> usize {
         self.blobs.size()

@@ -269,8 +269,18 @@ async fn run(script: Script, stages: Vec<Stage>) -> Run {
 }
 
 async fn run_with(script: Script, stages: Vec<Stage>, seed: Option<Seed>, dry_run: bool) -> Run {
+    run_limited(script, stages, seed, dry_run, Limits::default()).await
+}
+
+async fn run_limited(
+    script: Script,
+    stages: Vec<Stage>,
+    seed: Option<Seed>,
+    dry_run: bool,
+    limits: Limits,
+) -> Run {
     let script = Arc::new(script);
-    let runner = Runner::with_invoker(script.clone(), Arc::new(Limits::default()), Known::off());
+    let runner = Runner::with_invoker(script.clone(), Arc::new(limits), Known::off());
     let progress = Arc::new(Progress::default());
     let log = Arc::new(Log::default());
     let ctx = RunContext {
@@ -1114,4 +1124,53 @@ async fn a_dry_run_runs_the_listing_alone_and_plans_from_its_answer() {
             ),
         ]
     );
+}
+
+/// The most invocations of `stage` running at once.
+fn peak(timeline: &[String], stage: &str) -> usize {
+    let (mut now, mut most) = (0usize, 0);
+    for event in timeline {
+        match event.split_once(' ') {
+            Some(("start", at)) if at.starts_with(&format!("{stage} ")) => {
+                now += 1;
+                most = most.max(now);
+            }
+            Some(("end", at)) if at.starts_with(&format!("{stage} ")) => now -= 1,
+            _ => {}
+        }
+    }
+    most
+}
+
+#[tokio::test]
+async fn artifact_stages_widen_for_a_far_registry_unless_fixed() {
+    let names: Vec<String> = (0..12).map(|i| format!("r{i:02}")).collect();
+    let slow = |names: &[String]| {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        names.iter().fold(
+            Script::default().on("list", None, lists(&refs)),
+            |script, n| script.slow("push", n, Duration::from_millis(100)),
+        )
+    };
+    let far = |limits: Limits| {
+        // The target answered a small request in 200 ms at best.
+        let target = policy().target.display_url();
+        let rt = limits.registry(&target).round_trip.clone();
+        rt.saw(Duration::from_millis(200));
+        limits
+    };
+    // The template's 4 is the LAN figure: at 200 ms, 4 + 50 run at once,
+    // so all 12.
+    let stages = || vec![exec("list"), each("push")];
+    let run = run_limited(slow(&names), stages(), None, false, far(Limits::default())).await;
+    assert_eq!(run.report.status, ExecutionStatus::Succeeded);
+    assert_eq!(peak(&run.script.timeline(), "push"), 12);
+    // Concurrency the user fixed stays as set, however far.
+    let fixed = far(Limits::default().with_fixed_blobs());
+    let run = run_limited(slow(&names), stages(), None, false, fixed).await;
+    assert_eq!(run.report.status, ExecutionStatus::Succeeded);
+    assert_eq!(peak(&run.script.timeline(), "push"), 4);
+    // Near (no round trip seen), the template's figure.
+    let run = run_limited(slow(&names), stages(), None, false, Limits::default()).await;
+    assert_eq!(peak(&run.script.timeline(), "push"), 4);
 }

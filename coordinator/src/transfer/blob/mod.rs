@@ -11,6 +11,7 @@ mod verified;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use bytes::Bytes;
 use ferry_digest::{Algorithm, Digest};
@@ -123,6 +124,18 @@ impl Transfer {
     pub fn with_speed(mut self, bytes_per_second: Option<u64>) -> Self {
         self.pace = bytes_per_second.map(|r| Arc::new(Pace::new(r)));
         self
+    }
+
+    /// Whether concurrency grows with the round trip (the user fixed none).
+    pub fn widens(&self) -> bool {
+        self.limits.widens()
+    }
+
+    /// The longer of the source's and the target's round trips, once a
+    /// small request to either was answered.
+    pub fn farthest(&self) -> Option<Duration> {
+        let (s, t) = (&self.source_limits, &self.target_limits);
+        s.round_trip.shortest().max(t.round_trip.shortest())
     }
 
     pub fn source(&self) -> &Arc<RegistryClient> {
