@@ -283,12 +283,6 @@ async fn measure_lag(args: &Args, tools: &Tools) -> Result<lag::LagSamples> {
 
 /// The lag table; whether both targets were met.
 fn print_lag(args: &Args, s: &lag::LagSamples) -> bool {
-    let runs = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.3}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     println!();
     println!(
         "push-to-replica lag: {:.0} MiB image in 5 layers, {} run(s); medians",
@@ -303,7 +297,7 @@ fn print_lag(args: &Args, s: &lag::LagSamples) -> bool {
         ("manual ferry copy of the image", &s.manual),
     ] {
         if let Some(m) = median(v) {
-            println!("{name:<40} {m:>7.3} s  {}", runs(v));
+            println!("{name:<40} {m:>7.3} s  {}", measure::runs(v, 3));
         }
     }
     let bound: Vec<f64> = s.manual.iter().map(|m| 1.2 * m + 0.5).collect();
@@ -507,12 +501,6 @@ fn secs_or_unknown(secs: Option<f64>) -> String {
 /// Prints the table; returns whether every target shown was met.
 /// `hash_rate`: SHA-256 bytes per second at `openssl`'s speed, if measured.
 fn print_table(args: &Args, s: &Samples, mib: f64, hash_rate: Option<f64>) -> bool {
-    let runs = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.2}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     println!();
     println!(
         "ferry-bench: {} repositories x {} tags, {mib:.1} MiB of unique blobs, scale {}, {} run(s); medians",
@@ -527,7 +515,11 @@ fn print_table(args: &Args, s: &Samples, mib: f64, hash_rate: Option<f64>) -> bo
             } else {
                 String::new()
             };
-            println!("{name:<34} {:>8.2} {unit:<4} {}{rate}", m, runs(v));
+            println!(
+                "{name:<34} {:>8.2} {unit:<4} {}{rate}",
+                m,
+                measure::runs(v, 2)
+            );
         }
     };
     row("ferry copy, fresh", &s.ferry_fresh, "s");

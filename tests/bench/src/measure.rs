@@ -17,6 +17,14 @@ const RSS_POLL: Duration = Duration::from_millis(20);
 /// Replica checks in flight at once.
 const VERIFY_CONCURRENCY: usize = 4;
 
+/// The runs' values, as a table shows them: `decimals` places, spaced.
+pub fn runs(v: &[f64], decimals: usize) -> String {
+    v.iter()
+        .map(|x| format!("{x:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Median of `v` (mean of the middle two for an even count); `None` when empty.
 pub fn median(v: &[f64]) -> Option<f64> {
     if v.is_empty() {

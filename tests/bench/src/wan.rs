@@ -83,12 +83,6 @@ fn target(spec: LinkSpec) -> f64 {
 /// Prints the WAN table; answers whether every target shown was met.
 pub fn print(spec: LinkSpec, blob_bytes: u64, runs: usize, s: &WanSamples) -> bool {
     let limit = spec.limit(blob_bytes).as_secs_f64();
-    let list = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.2}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     println!();
     println!(
         "WAN: {} ms round trip, {} Mbit/s shared, {:.1} MiB of unique blobs, {runs} run(s); medians",
@@ -104,7 +98,7 @@ pub fn print(spec: LinkSpec, blob_bytes: u64, runs: usize, s: &WanSamples) -> bo
         ("skopeo sync over the link", &s.skopeo),
     ] {
         if let Some(m) = median(v) {
-            println!("{name:<34} {m:>8.2} s  {}", list(v));
+            println!("{name:<34} {m:>8.2} s  {}", measure::runs(v, 2));
         }
     }
     if let Some(bytes) = median(&s.carried.iter().map(|c| c.0 as f64).collect::<Vec<_>>()) {
