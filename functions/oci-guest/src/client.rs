@@ -117,6 +117,17 @@ impl Fetched {
     }
 }
 
+/// A manifest to `PUT`: see [`Registry::put_manifests`].
+#[derive(Debug, Clone)]
+pub struct ManifestPut<'a> {
+    /// Its tag or digest.
+    pub reference: &'a str,
+    pub media_type: &'a str,
+    pub body: Vec<u8>,
+    /// The digest the registry must store it as, when known.
+    pub expected_digest: Option<&'a str>,
+}
+
 /// What a `HEAD` of a manifest says.
 #[derive(Debug, Clone)]
 pub struct Head {
@@ -565,7 +576,8 @@ impl<'h> Registry<'h> {
             .collect()
     }
 
-    /// `PUT` a manifest; checks the answer's status and digest.
+    /// `PUT` a manifest by tag or digest; with `expected_digest`, the digest
+    /// the registry stored it as must match.
     pub fn put_manifest(
         &self,
         repository: &str,
@@ -582,13 +594,48 @@ impl<'h> Registry<'h> {
             Some(body),
         );
         let resp = self.send(req)?;
+        self.stored(&path, resp, expected_digest)
+    }
+
+    /// `PUT`s manifests that do not reference one another (an index's
+    /// children) all at once: one round trip for all. Answers in order.
+    pub fn put_manifests(
+        &self,
+        repository: &str,
+        puts: Vec<ManifestPut<'_>>,
+    ) -> Vec<Result<(), WitError>> {
+        let paths: Vec<String> = puts
+            .iter()
+            .map(|p| format!("/v2/{repository}/manifests/{}", p.reference))
+            .collect();
+        let expected: Vec<Option<&str>> = puts.iter().map(|p| p.expected_digest).collect();
+        let reqs = puts
+            .into_iter()
+            .zip(&paths)
+            .map(|(p, path)| {
+                request(
+                    "PUT",
+                    path.clone(),
+                    vec![("Content-Type".into(), p.media_type.into())],
+                    Some(p.body),
+                )
+            })
+            .collect();
+        self.send_all(reqs)
+            .into_iter()
+            .zip(paths.iter().zip(expected))
+            .map(|(answer, (path, expected))| self.stored(path, answer?, expected))
+            .collect()
+    }
+
+    /// A manifest PUT's answer: stored, as the digest expected.
+    fn stored(&self, path: &str, resp: Response, expected: Option<&str>) -> Result<(), WitError> {
         if !matches!(resp.status, 200 | 201) {
-            return Err(self.unexpected("PUT", &path, &resp));
+            return Err(self.unexpected("PUT", path, &resp));
         }
-        if let (Some(d), Some(expected)) = (
-            header(&resp.headers, "docker-content-digest"),
-            expected_digest,
-        ) && d != expected
+        if let (Some(d), Some(expected)) =
+            (header(&resp.headers, "docker-content-digest"), expected)
+            && d != expected
         {
             return Err(rejected(format!(
                 "{} registry: PUT {path} stored the manifest as {d}, expected {expected}",

@@ -10,8 +10,8 @@ use ferry_sdk::{
     Artifact, Counts, FunctionInfo, Guest, Host, ManifestRef, Output, Policy, StageInput,
     StageOutput, Status, WitError, WitHost,
 };
-use oci_guest::client::{Registry, check_repository, check_tag};
-use oci_guest::manifest::fallback_tag;
+use oci_guest::client::{ManifestPut, Registry, check_repository, check_tag};
+use oci_guest::manifest::{DOCKER_MANIFEST_LIST, OCI_INDEX, fallback_tag};
 use push::{
     BlobSummary, FallbackTag, by_subject, copy_blobs, fetch_all, maintain_fallback_tag, present_at,
 };
@@ -298,10 +298,26 @@ fn push_manifests(
         Count::ManifestsPresent,
         (children.len() - missing.len()) as u64,
     );
+    // Image manifests reference no manifest: all of them at once, one round
+    // trip. Then the nested indexes, if any, one by one in push order
+    // (children before their index).
     let docs = fetch_all(source, repo, &missing)?;
-    for (m, f) in missing.iter().zip(docs) {
-        target.put_manifest(trepo, &m.digest, &m.media_type, f.body, Some(&m.digest))?;
-        counts.add(Count::ManifestsPushed, 1);
+    let (indexes, leaves): (Vec<_>, Vec<_>) = missing
+        .iter()
+        .zip(docs)
+        .map(|(m, f)| ManifestPut {
+            reference: &m.digest,
+            media_type: &m.media_type,
+            body: f.body,
+            expected_digest: Some(&m.digest),
+        })
+        .partition(|p| matches!(p.media_type, OCI_INDEX | DOCKER_MANIFEST_LIST));
+    let waves = std::iter::once(leaves).chain(indexes.into_iter().map(|i| vec![i]));
+    for wave in waves {
+        for put in target.put_manifests(trepo, wave) {
+            put?;
+            counts.add(Count::ManifestsPushed, 1);
+        }
     }
     // The tag last: only now is everything it references in place.
     let f = source.require_manifest(repo, &root.digest)?;
@@ -435,6 +451,71 @@ mod tests {
             )
         );
         assert_eq!(host.progress_items(), 1);
+    }
+
+    /// An index whose children are two images and a nested index: the
+    /// images go in one round trip, then the nested index, then the tag.
+    #[test]
+    fn pushes_an_index_children_at_once_nested_indexes_after() {
+        let docs = [
+            (r#"{"schemaVersion":2,"config":{},"a":1}"#, OCI_MANIFEST),
+            (r#"{"schemaVersion":2,"config":{},"b":1}"#, OCI_MANIFEST),
+            (r#"{"schemaVersion":2,"manifests":[],"n":1}"#, OCI_INDEX),
+            (r#"{"schemaVersion":2,"manifests":[],"r":1}"#, OCI_INDEX),
+        ];
+        let digests: Vec<String> = docs.iter().map(|(d, _)| sha256(d.as_bytes())).collect();
+        let host = FakeHost::new();
+        for ((doc, _), digest) in docs.iter().zip(&digests) {
+            host.answer(
+                Role::Source,
+                "GET",
+                &format!("/v2/lib/app/manifests/{digest}"),
+                Response::new(200).with_body(*doc),
+            )
+            .answer(
+                Role::Target,
+                "PUT",
+                &format!("/v2/mirror/lib/app/manifests/{digest}"),
+                Response::new(201).with_header("Docker-Content-Digest", digest),
+            );
+        }
+        host.answer(
+            Role::Target,
+            "PUT",
+            "/v2/mirror/lib/app/manifests/v1",
+            Response::new(201).with_header("Docker-Content-Digest", &digests[3]),
+        );
+        let mut input = pulled();
+        let a = &mut input.resources[0];
+        a.digest = Some(digests[3].clone());
+        a.manifests = docs
+            .iter()
+            .zip(&digests)
+            .map(|((doc, media_type), digest)| ManifestRef {
+                digest: digest.clone(),
+                media_type: (*media_type).into(),
+                size: doc.len() as u64,
+            })
+            .collect();
+
+        let out = replicate(&host, input).unwrap();
+
+        assert_eq!(out.status, Status::Succeeded);
+        assert!(out.counts.contains(&("manifests-pushed".into(), 4)));
+        let puts: Vec<Vec<String>> = host
+            .rounds()
+            .into_iter()
+            .filter(|round| round.iter().any(|r| r.starts_with("target PUT")))
+            .collect();
+        let put = |reference: &str| format!("target PUT /v2/mirror/lib/app/manifests/{reference}");
+        assert_eq!(
+            puts,
+            [
+                vec![put(&digests[0]), put(&digests[1])],
+                vec![put(&digests[2])],
+                vec![put("v1")],
+            ]
+        );
     }
 
     #[test]

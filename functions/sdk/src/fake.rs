@@ -77,6 +77,8 @@ struct Script {
 pub struct FakeHost {
     scripts: RefCell<Vec<Script>>,
     sent: RefCell<Vec<(Role, Request)>>,
+    /// How many of `sent` each host call sent at once.
+    rounds: RefCell<Vec<usize>>,
     blob_answers: RefCell<Vec<(String, Result<Outcome, WitError>)>>,
     copies: RefCell<Vec<BlobCopy>>,
     post_answer: RefCell<Option<Result<u16, WitError>>>,
@@ -156,6 +158,17 @@ impl FakeHost {
             .collect()
     }
 
+    /// The requests sent, as `role METHOD path`, grouped by the host call
+    /// that sent them at once (`send`: one; `send-all`, `send-each`: all).
+    pub fn rounds(&self) -> Vec<Vec<String>> {
+        let mut requests = self.requests().into_iter();
+        self.rounds
+            .borrow()
+            .iter()
+            .map(|n| requests.by_ref().take(*n).collect())
+            .collect()
+    }
+
     /// The requests sent, in order, whole.
     pub fn sent(&self) -> Vec<(Role, Request)> {
         self.sent.borrow().clone()
@@ -227,14 +240,17 @@ impl Host for FakeHost {
     }
 
     fn send(&self, to: Role, req: &Request) -> Result<Response, WitError> {
+        self.rounds.borrow_mut().push(1);
         self.respond(to, req)
     }
 
     fn send_all(&self, to: Role, reqs: &[Request]) -> Vec<Result<Response, WitError>> {
+        self.rounds.borrow_mut().push(reqs.len());
         reqs.iter().map(|r| self.respond(to, r)).collect()
     }
 
     fn send_each(&self, reqs: &[(Role, Request)]) -> Vec<Result<Response, WitError>> {
+        self.rounds.borrow_mut().push(reqs.len());
         reqs.iter().map(|(to, r)| self.respond(*to, r)).collect()
     }
 
