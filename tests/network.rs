@@ -540,3 +540,69 @@ async fn a_registrys_request_bounds_hold_across_executions() {
     println!("slow: {} waiting at once", slow.most_waiting());
     assert_eq!(slow.most_waiting(), 2);
 }
+
+/// A far target that lacks the repositories: the copy opens its
+/// connections ahead once the listing found work, pushes an
+/// index's children, and asks the target no manifest by digest (those
+/// repositories hold only what the copy itself put there).
+#[tokio::test]
+async fn a_far_target_lacking_the_repositories_is_not_asked_what_it_cannot_hold() {
+    let src = Registry::start(Auth::None);
+    let dst = Registry::start(Auth::None);
+    let mut tags = corpus(&src).await;
+    let layers = [Layer::random(110, 300_000), Layer::random(111, 200_000)];
+    let platforms = [("linux", "amd64"), ("linux", "arm64")];
+    push_index(&src, "team/multi", "v1", Format::Oci, &platforms, &layers)
+        .await
+        .unwrap();
+    tags.push(("team/multi", "v1"));
+    // 40 ms: connections open ahead for at least 8 + 40 / 4 = 18 copies
+    // (and at most the 64 blob copies ever run at once).
+    let proxy = FaultProxy::start(&dst.url(), 5).over(LinkSpec::new(40, 1000.0));
+    let run = ferry(
+        FERRY,
+        &[
+            "copy",
+            "--insecure",
+            "--output",
+            "json",
+            &src.url(),
+            &proxy.url(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.report()["status"], "succeeded");
+    for (repo, tag) in &tags {
+        assert_replicated(&src, &dst, repo, repo, tag).await;
+    }
+    let seen = proxy.seen();
+    let ahead = seen
+        .iter()
+        .filter(|s| s.method == "HEAD" && s.path == "/")
+        .count();
+    assert!(
+        (18..=64).contains(&ahead),
+        "{ahead} opened ahead: {seen:#?}"
+    );
+    // A manifest HEAD by digest only after the copy put that manifest
+    // (the verification): never one the registry could only answer 404.
+    let asked_before_put: Vec<_> = seen
+        .iter()
+        .filter(|s| s.method == "HEAD" && s.path.contains("/manifests/sha256:"))
+        .filter(|h| {
+            !seen
+                .iter()
+                .any(|p| p.method == "PUT" && p.path == h.path && p.at < h.at)
+        })
+        .collect();
+    assert!(asked_before_put.is_empty(), "{asked_before_put:#?}");
+    // The index's two children were pushed, by digest, before its tag.
+    let puts: Vec<&str> = seen
+        .iter()
+        .filter(|s| s.method == "PUT" && s.path.starts_with("/v2/team/multi/manifests/"))
+        .map(|s| s.path.as_str())
+        .collect();
+    assert_eq!(puts.len(), 3, "{puts:?}");
+    assert_eq!(puts[2], "/v2/team/multi/manifests/v1", "{puts:?}");
+}

@@ -21,7 +21,7 @@ use crate::runtime::{
     StageOutput, Status, WitError,
 };
 use crate::store::Operation;
-use crate::transfer::distance::{self, Widening};
+use crate::transfer::distance::{Rule, Widening};
 use crate::transfer::{Known, Limits, RegistryClient, Role, Transfer, TransferError};
 
 /// Live counters of an execution, for progress displays.
@@ -537,17 +537,20 @@ impl Runner {
         // trip it widens like the blob bounds (see `distance`), unless the
         // user fixed the concurrency.
         let widens = call.transfer.widens();
+        if !tasks.is_empty() {
+            call.transfer.warm();
+        }
         let bounds: Vec<Widening> = segment
             .iter()
             .map(|s| match widens {
-                true => Widening::new(s.concurrency),
+                true => Widening::new(s.concurrency, Rule::ARTIFACTS),
                 false => Widening::fixed(s.concurrency),
             })
             .collect();
         let in_flight = segment
             .iter()
             .map(|s| match widens {
-                true => distance::most(s.concurrency),
+                true => Rule::ARTIFACTS.most(s.concurrency),
                 false => s.concurrency,
             })
             .sum::<usize>()

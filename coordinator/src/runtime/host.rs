@@ -9,6 +9,7 @@ use futures::StreamExt as _;
 use super::bindings::ferry::replication::{host, notify, registry, transfer, types};
 use super::capabilities::Level;
 use super::state::StageState;
+use crate::transfer::distance::Rule;
 use crate::transfer::{self as data, Kind, RegistryClient, Role, TransferError};
 
 impl From<TransferError> for types::Error {
@@ -89,7 +90,8 @@ fn response(r: data::Response) -> registry::Response {
     }
 }
 
-/// Concurrent requests per `send-all` call.
+/// Concurrent requests per `send-all` call on a LAN; more to a far registry
+/// (the registry's own request bound still applies).
 const SEND_ALL_PARALLEL: usize = 16;
 
 impl registry::Host for StageState {
@@ -157,6 +159,10 @@ async fn send_many(
     client: Arc<RegistryClient>,
     reqs: Vec<registry::Request>,
 ) -> Vec<Result<registry::Response, types::Error>> {
+    let parallel = match client.limits().and_then(|l| l.round_trip.shortest()) {
+        Some(far) => Rule::REQUESTS.widened(SEND_ALL_PARALLEL, far),
+        None => SEND_ALL_PARALLEL,
+    };
     futures::stream::iter(reqs)
         .map(|r| {
             let client = client.clone();
@@ -168,7 +174,7 @@ async fn send_many(
                     .map_err(Into::into)
             }
         })
-        .buffered(SEND_ALL_PARALLEL)
+        .buffered(parallel)
         .collect()
         .await
 }

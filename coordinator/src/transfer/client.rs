@@ -1,7 +1,6 @@
 //! One registry as the host reaches it: its base URL, TLS policy, credentials
 //! and auth state. Stages only ever name a role; the host owns the client.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -20,6 +19,8 @@ use super::known::{KnownManifest, KnownTarget, parse_path};
 use super::limits::RegistryLimits;
 use super::memo::ManifestMemo;
 use super::network::{self, Network};
+use super::unlisted::Unlisted;
+use super::warm::Warm;
 use super::{MAX_DOCUMENT_BYTES, sha256_digest};
 use crate::domain::RegistryKind;
 
@@ -185,9 +186,11 @@ pub struct RegistryClient {
     known: Option<KnownTarget>,
     /// Manifests already read from this registry (sources only).
     memo: Option<ManifestMemo>,
-    /// Repositories whose tag list answered 404 (the registry does not know
-    /// them) since this client was made: they hold no blobs worth a HEAD.
-    unknown_repositories: std::sync::Mutex<HashSet<String>>,
+    /// Repositories whose tag list answered 404 since this client was made
+    /// (per execution), and what was put there since.
+    unlisted: Unlisted,
+    /// Connections opened ahead, once, when the registry is far.
+    warm: Warm,
 }
 
 impl RegistryClient {
@@ -210,7 +213,8 @@ impl RegistryClient {
             limits: None,
             known: None,
             memo: (role == Role::Source).then(ManifestMemo::default),
-            unknown_repositories: Default::default(),
+            unlisted: Unlisted::default(),
+            warm: Warm::default(),
         })
     }
 
@@ -341,6 +345,12 @@ impl RegistryClient {
         {
             return Ok(kept);
         }
+        if let Some((repo, Some(reference))) = manifest
+            && method == reqwest::Method::HEAD
+            && self.unlisted.lacks(repo, reference)
+        {
+            return Ok(absent());
+        }
         if let (Some(known), Some((repo, Some(reference)))) = (&self.known, manifest)
             && method == reqwest::Method::HEAD
             && !no_cache(&headers)
@@ -355,19 +365,25 @@ impl RegistryClient {
             memo.keep(repo, resp);
         }
         // A tag list answering 404: the registry does not know the
-        // repository. No blob there is worth a HEAD, and what the cache knew
-        // of it is stale (a repository wiped behind it).
+        // repository (see `Unlisted`), and what the cache knew of it is
+        // stale (a repository wiped behind it).
         if let (Some((repo, None)), Ok(resp)) = (manifest, &answer)
             && resp.status == 404
             && req.path.contains("/tags/list")
         {
-            self.unknown_repositories
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(repo.to_string());
+            self.unlisted.missing(repo);
             if let Some(known) = &self.known {
                 known.forget_repository(repo).await;
             }
+        }
+        if let (Some((repo, Some(reference))), Ok(resp)) = (manifest, &answer)
+            && method == reqwest::Method::PUT
+            && matches!(resp.status, 200 | 201)
+        {
+            let digest = header(&resp.headers, "docker-content-digest")
+                .map(str::to_owned)
+                .unwrap_or_else(|| sha256_digest(req.body.as_deref().unwrap_or_default()));
+            self.unlisted.put(repo, &[reference, &digest]);
         }
         if let (Some(known), Some((repo, reference))) = (&self.known, manifest) {
             learn(known, &method, repo, reference, &req, &answer).await;
@@ -375,13 +391,22 @@ impl RegistryClient {
         answer
     }
 
+    /// Opens connections ahead when the registry is far (see `warm`); not
+    /// where the user bounds requests to the registry, which they would
+    /// count against.
+    pub fn warm(&self) {
+        let far = self.limits.as_ref().and_then(|l| l.round_trip.shortest());
+        if let Some(far) = far
+            && self.endpoint.bounds == Bounds::default()
+        {
+            self.warm.open(&self.http, &self.endpoint.url, far);
+        }
+    }
+
     /// Whether a tag list of `repository` answered 404 since this client was
     /// made (per execution): the registry did not know the repository then.
     pub fn unknown_repository(&self, repository: &str) -> bool {
-        self.unknown_repositories
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(repository)
+        self.unlisted.contains(repository)
     }
 
     async fn send_uncached(
@@ -393,9 +418,15 @@ impl RegistryClient {
     ) -> Result<Response, TransferError> {
         let _permit =
             match &self.limits {
-                Some(l) => Some(l.requests.acquire().await.map_err(|_| {
-                    TransferError::new(Kind::Internal, "registry client shut down")
-                })?),
+                Some(l) => {
+                    if let Some(far) = l.round_trip.shortest() {
+                        l.requests.widen(far);
+                    }
+                    let permit = l.requests.semaphore().acquire().await;
+                    Some(permit.map_err(|_| {
+                        TransferError::new(Kind::Internal, "registry client shut down")
+                    })?)
+                }
                 None => None,
             };
         let body = req.body.clone().map(Bytes::from);
@@ -770,6 +801,16 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// A manifest HEAD's answer when the manifest is surely absent.
+fn absent() -> Response {
+    Response {
+        status: 404,
+        headers: Vec::new(),
+        body: Vec::new(),
+        digest: sha256_digest(&[]),
+    }
 }
 
 /// The answer the registry gave last time, as a HEAD answers.

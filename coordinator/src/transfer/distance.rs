@@ -8,8 +8,8 @@
 //! a few small requests: copies in flight grow with it, so that the bytes
 //! in flight cover the bandwidth-delay product of any link up to a few
 //! hundred Mbit/s for blobs of a few hundred kB and more. On a LAN, where
-//! the round trip is a millisecond, nothing changes. The same rule widens
-//! the blob bounds (here, in the transfer layer) and the artifact-scoped
+//! the round trip is a millisecond, nothing changes. A [`Rule`] widens the
+//! blob bounds (here, in the transfer layer) and another the artifact-scoped
 //! stages' bounds (in the engine): blobs alone would starve for artifacts.
 
 use std::sync::Arc;
@@ -18,11 +18,53 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-/// One more blob copy in flight per this much round trip.
-const PER_COPY: Duration = Duration::from_millis(4);
-/// The most copies in flight, however far: registries answer more at once
-/// with 429s, and a registry's `max_concurrency` bounds it anyway.
-pub const MOST: usize = 64;
+/// How copies in flight grow with the round trip: one more per `per`, up
+/// to `most`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    per: Duration,
+    most: usize,
+}
+
+impl Rule {
+    /// Blob copies: one more per 4 ms, up to 64. Registries answer more
+    /// uploads at once with 429s, and a registry's `max_concurrency`
+    /// bounds them anyway.
+    pub const BLOBS: Rule = Rule {
+        per: Duration::from_millis(4),
+        most: 64,
+    };
+    /// Document requests (listings, manifests, HEADs) in flight to a
+    /// registry, and a stage's sent at once (`send-all`): each holds its
+    /// permit a round trip. One more per 4 ms, up to 128: every artifact in
+    /// flight asks some.
+    pub const REQUESTS: Rule = Rule {
+        per: Duration::from_millis(4),
+        most: 128,
+    };
+    /// Artifacts: each spends several round trips on requests that move no
+    /// blob bytes (its tag, upload sessions, manifests, verification) where
+    /// a blob spends about one, so they widen twice as fast, up to 128. An
+    /// artifact waiting for its turn to start those round trips is what
+    /// leaves a far link idle at the end; the bytes stay bounded by
+    /// [`Rule::BLOBS`].
+    pub const ARTIFACTS: Rule = Rule {
+        per: Duration::from_millis(2),
+        most: 128,
+    };
+
+    /// Copies in flight for a round trip, from `base` (the LAN figure).
+    pub fn widened(self, base: usize, round_trip: Duration) -> usize {
+        let more =
+            usize::try_from(round_trip.as_micros() / self.per.as_micros()).unwrap_or(self.most);
+        base.saturating_add(more).min(self.most(base))
+    }
+
+    /// The most copies `base` widens to.
+    pub fn most(self, base: usize) -> usize {
+        self.most.max(base)
+    }
+}
 
 /// The shortest round trip seen to a registry: a small request's time to
 /// its answer's head. The shortest, because the others also count the
@@ -51,53 +93,42 @@ impl RoundTrip {
     }
 }
 
-/// Copies in flight for a round trip, from `base` (the LAN figure).
-pub fn widened(base: usize, round_trip: Duration) -> usize {
-    let more = usize::try_from(round_trip.as_micros() / PER_COPY.as_micros()).unwrap_or(MOST);
-    base.saturating_add(more).min(most(base))
-}
-
-/// The most copies `base` widens to.
-pub fn most(base: usize) -> usize {
-    MOST.max(base)
-}
-
-/// A semaphore that only grows: to `widened` for the farthest round trip its
-/// holders saw.
+/// A semaphore that only grows: to what its rule asks for the farthest
+/// round trip its holders saw.
 #[derive(Debug)]
 pub struct Widening {
     semaphore: Arc<Semaphore>,
     base: usize,
     size: AtomicUsize,
-    /// Set by the user: never widened.
-    fixed: bool,
+    /// `None`, set by the user: never widened.
+    rule: Option<Rule>,
 }
 
 impl Widening {
-    pub fn new(base: usize) -> Self {
+    pub fn new(base: usize, rule: Rule) -> Self {
         let base = base.max(1);
         Self {
             semaphore: Arc::new(Semaphore::new(base)),
             base,
             size: AtomicUsize::new(base),
-            fixed: false,
+            rule: Some(rule),
         }
     }
 
     /// `size` permits, however far.
     pub fn fixed(size: usize) -> Self {
         Self {
-            fixed: true,
-            ..Self::new(size)
+            rule: None,
+            ..Self::new(size, Rule::BLOBS)
         }
     }
 
     /// Grows to what `round_trip` asks for, if that is more.
     pub fn widen(&self, round_trip: Duration) {
-        if self.fixed {
+        let Some(rule) = self.rule else {
             return;
-        }
-        let want = widened(self.base, round_trip);
+        };
+        let want = rule.widened(self.base, round_trip);
         let was = self.size.fetch_max(want, Ordering::Relaxed);
         if want > was {
             self.semaphore.add_permits(want - was);
@@ -129,17 +160,25 @@ mod tests {
 
     #[test]
     fn copies_grow_with_the_round_trip_up_to_a_bound() {
-        assert_eq!(widened(8, Duration::from_micros(300)), 8);
-        assert_eq!(widened(8, Duration::from_millis(50)), 20);
-        assert_eq!(widened(8, Duration::from_millis(200)), 58);
-        assert_eq!(widened(8, Duration::from_secs(2)), MOST);
+        let blobs = |base, us| Rule::BLOBS.widened(base, Duration::from_micros(us));
+        assert_eq!(blobs(8, 300), 8);
+        assert_eq!(blobs(8, 50_000), 20);
+        assert_eq!(blobs(8, 200_000), 58);
+        assert_eq!(blobs(8, 2_000_000), 64);
         // A base set above the bound stays.
-        assert_eq!(widened(100, Duration::from_millis(200)), 100);
+        assert_eq!(blobs(100, 200_000), 100);
+        // Artifacts widen twice as fast, twice as far.
+        let artifacts = |base, us| Rule::ARTIFACTS.widened(base, Duration::from_micros(us));
+        assert_eq!(artifacts(8, 300), 8);
+        assert_eq!(artifacts(8, 50_000), 33);
+        assert_eq!(artifacts(8, 200_000), 108);
+        assert_eq!(artifacts(8, 2_000_000), 128);
+        assert_eq!(Rule::ARTIFACTS.most(200), 200);
     }
 
     #[tokio::test]
     async fn widening_adds_permits_once() {
-        let w = Widening::new(2);
+        let w = Widening::new(2, Rule::BLOBS);
         w.widen(Duration::from_millis(1));
         assert_eq!(w.semaphore().available_permits(), 2);
         w.widen(Duration::from_millis(20));

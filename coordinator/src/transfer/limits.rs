@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit};
 
-use super::distance::{RoundTrip, Widening};
+use super::distance::{RoundTrip, Rule, Widening};
 use super::gate::{Bounds, Gate};
 use super::moves::{self, Claim, SharedMoves};
 use super::network::Network;
@@ -49,7 +49,8 @@ pub struct RegistryLimits {
     pub blobs: Arc<Widening>,
     /// The shortest round trip seen to the registry.
     pub round_trip: Arc<RoundTrip>,
-    pub requests: Arc<Semaphore>,
+    /// Document requests in flight.
+    pub requests: Arc<Widening>,
     /// The registry resource's own bounds, on every request.
     pub gate: Arc<Gate>,
 }
@@ -67,7 +68,7 @@ impl Default for Limits {
 impl Limits {
     pub fn new(blobs: usize, blobs_per_registry: usize, requests_per_registry: usize) -> Self {
         Self {
-            blobs: Widening::new(blobs),
+            blobs: Widening::new(blobs, Rule::BLOBS),
             blobs_per_registry: blobs_per_registry.max(1),
             fixed_blobs: false,
             requests_per_registry: requests_per_registry.max(1),
@@ -162,10 +163,13 @@ impl Limits {
                 Arc::new(RegistryLimits {
                     blobs: Arc::new(match self.fixed_blobs {
                         true => Widening::fixed(self.blobs_per_registry),
-                        false => Widening::new(self.blobs_per_registry),
+                        false => Widening::new(self.blobs_per_registry, Rule::BLOBS),
                     }),
                     round_trip: Arc::default(),
-                    requests: Arc::new(Semaphore::new(self.requests_per_registry)),
+                    requests: Arc::new(match self.fixed_blobs {
+                        true => Widening::fixed(self.requests_per_registry),
+                        false => Widening::new(self.requests_per_registry, Rule::REQUESTS),
+                    }),
                     gate: Arc::new(Gate::new(Bounds::default())),
                 })
             })

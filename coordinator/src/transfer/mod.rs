@@ -16,6 +16,8 @@ mod memo;
 pub mod moves;
 pub mod network;
 pub mod pace;
+mod unlisted;
+mod warm;
 
 pub use blob::{Blob, BlobAction, BlobOutcome, CopyOptions, Transfer, UploadMode};
 pub use client::{Credentials, Endpoint, EndpointError, RegistryClient, Request, Response, Role};

@@ -138,6 +138,13 @@ impl Transfer {
         s.round_trip.shortest().max(t.round_trip.shortest())
     }
 
+    /// There is work for a copy: opens connections ahead to a far source
+    /// or target (see [`RegistryClient::warm`]).
+    pub fn warm(&self) {
+        self.source.warm();
+        self.target.warm();
+    }
+
     pub fn source(&self) -> &Arc<RegistryClient> {
         &self.source
     }
