@@ -6,10 +6,12 @@
 //! no replicator can beat it.
 
 use anyhow::{Context, Result};
-use ferry_harness::{Auth, Link, LinkSpec, Registry};
+use std::time::Duration;
+
+use ferry_harness::{Auth, Link, LinkSpec, Registry, SLICE};
 
 use crate::corpus::Corpus;
-use crate::measure::{self, Tools, median};
+use crate::measure::{self, CpuMark, Tools, median};
 
 /// What the runs measured, in seconds.
 #[derive(Default)]
@@ -19,6 +21,15 @@ pub struct WanSamples {
     /// Bytes each ferry run carried over the link, both ways, and its
     /// connections.
     pub carried: Vec<(u64, u64)>,
+    /// Ferry's fresh copy with no link at all: this machine's own floor.
+    pub no_link: Vec<f64>,
+    /// Seconds from ferry's start until the link was first half full.
+    pub filling: Vec<f64>,
+    /// Seconds from the link's last half-full slice to ferry's end.
+    pub draining: Vec<f64>,
+    /// The machine's CPU busy during ferry's copy over the link (ferry,
+    /// both registries and the link), as a share of all its cores.
+    pub busy: Vec<f64>,
 }
 
 /// One run: skopeo (if asked) then ferry, each into a fresh B behind a
@@ -44,16 +55,41 @@ pub async fn run(
             .context("skopeo's copy over the link does not match A")?;
         s.skopeo.push(secs);
     }
-    let b = Registry::start(Auth::None);
-    let link = Link::start(&b.url(), spec);
-    measure::settle()?;
     // A first copy's existence cache: empty.
     let cache_dir = tempfile::tempdir().context("cache directory")?;
     let cache = cache_dir.path().join("known.json");
     let cache = cache.to_str().context("cache path")?;
     let mut args = vec!["--cache-file", cache];
     args.extend(ferry_args.iter().map(String::as_str));
+
+    // The same copy with no link: what this machine allows at best.
+    let b = Registry::start(Auth::None);
+    measure::settle()?;
+    let run = tools.ferry_copy(&a.url(), &b.url(), &args).await?;
+    eprintln!("  ferry copy, no link:       {:7.2} s", run.secs);
+    s.no_link.push(run.secs);
+    drop(b);
+    let _ = std::fs::remove_file(cache);
+
+    let b = Registry::start(Auth::None);
+    let link = Link::start(&b.url(), spec);
+    measure::settle()?;
+    let cpu = CpuMark::start(&[
+        ("A", a.pid()),
+        ("B", b.pid()),
+        ("link", Some(std::process::id())),
+    ]);
+    let started = link.elapsed();
     let run = tools.ferry_copy(&a.url(), &link.url(), &args).await?;
+    let ended = link.elapsed();
+    let others = measure::cpu_total(&cpu.used());
+    if let Some(own) = run.cpu_secs {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        s.busy.push((own + others) / (run.secs * cores as f64));
+    }
+    let (filling, draining) = phases(&link.timeline(), spec, started, ended);
+    s.filling.push(filling);
+    s.draining.push(draining);
     let carried = link.carried();
     eprintln!(
         "  ferry copy over the link: {:7.2} s  ({} MiB up, {} connections)",
@@ -62,7 +98,7 @@ pub async fn run(
         carried.connections
     );
     eprintln!(
-        "    link use per 0.5 s: {}",
+        "    link use per 0.5 s: {}; half full after {filling:.2} s, drained {draining:.2} s before the end",
         use_per_half_second(&link, spec)
     );
     measure::verify(a, &b, &corpus.plan, true)
@@ -95,11 +131,22 @@ pub fn print(spec: LinkSpec, blob_bytes: u64, runs: usize, s: &WanSamples) -> bo
     println!("{:<34} {limit:>8.2} s", "link limit (unique bytes / rate)");
     for (name, v) in [
         ("ferry copy over the link", &s.ferry),
+        ("  until the link is half full", &s.filling),
+        ("  after it last was", &s.draining),
+        ("ferry copy, no link (this machine)", &s.no_link),
         ("skopeo sync over the link", &s.skopeo),
     ] {
         if let Some(m) = median(v) {
             println!("{name:<34} {m:>8.2} s  {}", measure::runs(v, 2));
         }
+    }
+    if let Some(m) = median(&s.busy) {
+        println!(
+            "{:<34} {:>8.0} %  {}",
+            "CPU busy, ferry over the link",
+            100.0 * m,
+            measure::runs(&s.busy.iter().map(|b| 100.0 * b).collect::<Vec<_>>(), 0)
+        );
     }
     if let Some(bytes) = median(&s.carried.iter().map(|c| c.0 as f64).collect::<Vec<_>>()) {
         println!(
@@ -138,7 +185,32 @@ pub fn print(spec: LinkSpec, blob_bytes: u64, runs: usize, s: &WanSamples) -> bo
             k / limit
         );
     }
+    if let Some(n) = median(&s.no_link) {
+        println!(
+            "{:<34} {:>10.3}",
+            "no link / link limit (no target)",
+            n / limit
+        );
+    }
     met
+}
+
+/// From the link's timeline, for a copy that ran from `started` to `ended`
+/// (link time): how long it took to fill the link to half its rate, and
+/// how long the copy went on after the link's last half-full slice.
+fn phases(timeline: &[u64], spec: LinkSpec, started: Duration, ended: Duration) -> (f64, f64) {
+    let half = spec.bytes_per_second() * SLICE.as_secs_f64() / 2.0;
+    let full = |b: &&u64| **b as f64 >= half;
+    let at = |i: usize| SLICE.as_secs_f64() * i as f64;
+    let first = timeline.iter().position(|b| full(&b));
+    let last = timeline.iter().rposition(|b| full(&b));
+    match (first, last) {
+        (Some(first), Some(last)) => (
+            (at(first) - started.as_secs_f64()).max(0.0),
+            (ended.as_secs_f64() - at(last + 1)).max(0.0),
+        ),
+        _ => (f64::NAN, f64::NAN),
+    }
 }
 
 /// How full the link was in each half second, in percent of its rate.

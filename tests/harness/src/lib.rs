@@ -57,7 +57,7 @@ pub use image::{
     Descriptor, Format, Layer, Platform, Pushed, image_config, push_artifact, push_blob,
     push_image, push_index, push_raw_manifest, push_referrer,
 };
-pub use link::{Link, LinkSpec};
+pub use link::{Link, LinkSpec, SLICE};
 pub use redis::RedisServer;
 pub use registry::{Auth, Registry, docker_registry_available};
 pub use sample::{SAMPLE, push_sample};

@@ -175,6 +175,11 @@ impl Link {
         self.spec
     }
 
+    /// Time since the link started: [`Link::timeline`]'s origin.
+    pub fn elapsed(&self) -> Duration {
+        self.counts.started.elapsed()
+    }
+
     /// Bytes delivered (both ways) in each [`SLICE`] since the link started.
     pub fn timeline(&self) -> Vec<u64> {
         self.counts.slices.lock().expect("link counts").clone()
