@@ -534,8 +534,8 @@ impl Runner {
         recorder: &dyn Recorder,
     ) -> Vec<Task> {
         // A stage's concurrency is its figure on a LAN: over a long round
-        // trip it widens like the blob bounds (see `distance`), unless the
-        // user fixed the concurrency.
+        // trip it widens by the artifacts' rule (see `distance`), unless
+        // the user fixed the concurrency.
         let widens = call.transfer.widens();
         if !tasks.is_empty() {
             call.transfer.warm();
