@@ -380,10 +380,8 @@ impl RegistryClient {
             && method == reqwest::Method::PUT
             && matches!(resp.status, 200 | 201)
         {
-            let digest = header(&resp.headers, "docker-content-digest")
-                .map(str::to_owned)
-                .unwrap_or_else(|| sha256_digest(req.body.as_deref().unwrap_or_default()));
-            self.unlisted.put(repo, &[reference, &digest]);
+            self.unlisted
+                .put(repo, &[reference, &stored_digest(&req, resp)]);
         }
         if let (Some(known), Some((repo, reference))) = (&self.known, manifest) {
             learn(known, &method, repo, reference, &req, &answer).await;
@@ -803,6 +801,14 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The digest a registry stored a PUT manifest as: what it answered, else
+/// the body's.
+fn stored_digest(req: &Request, resp: &Response) -> String {
+    header(&resp.headers, "docker-content-digest")
+        .map(str::to_owned)
+        .unwrap_or_else(|| sha256_digest(req.body.as_deref().unwrap_or_default()))
+}
+
 /// A manifest HEAD's answer when the manifest is surely absent.
 fn absent() -> Response {
     Response {
@@ -867,9 +873,7 @@ async fn learn(
         (&Method::PUT, 200 | 201) => {
             let body = req.body.as_deref().unwrap_or_default();
             Some(KnownManifest {
-                digest: header(&resp.headers, "docker-content-digest")
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| sha256_digest(body)),
+                digest: stored_digest(req, resp),
                 media_type: header(&req.headers, "content-type")
                     .unwrap_or_default()
                     .to_string(),
