@@ -327,10 +327,12 @@ async fn direction(
                     let _ = to.shutdown().await;
                     return;
                 };
+                // Counted before the write: a reader that got these bytes
+                // must see them in `carried()`.
+                link.counts.delivered(up, piece.len());
                 if to.write_all(&piece).await.is_err() {
                     return;
                 }
-                link.counts.delivered(up, piece.len());
                 // The acknowledgement travels back: the window reopens then.
                 let window = window.clone();
                 let back = at + link.spec.rtt / 2;
