@@ -218,6 +218,9 @@ fn fresh_head(repository: &str, reference: &str) -> Request {
     req
 }
 
+/// Per registry, per repository asked: its tags, or why not.
+pub type Listings = Vec<Vec<Result<Vec<String>, WitError>>>;
+
 fn catalog_path(page_size: u64) -> String {
     format!("/v2/_catalog?n={page_size}")
 }
@@ -319,36 +322,26 @@ impl<'h> Registry<'h> {
         self.ping_answer(resp)
     }
 
-    /// Pings the source and the target and, in the same round trip, asks the
-    /// source for the first page of its catalog. The outer error is a ping's
-    /// (source first), as if the pings had gone first; the inner one is the
-    /// listing's.
-    pub fn ping_both_and_catalog(
-        source: &Registry<'_>,
-        target: &Registry<'_>,
+    /// Pings the source and, in the same round trip, asks it for the first
+    /// page of its catalog. The outer error is the ping's; the inner one is
+    /// the listing's.
+    pub fn ping_and_catalog(
+        &self,
         page_size: u64,
     ) -> Result<Result<Vec<String>, WitError>, WitError> {
         let first = catalog_path(page_size);
-        let mut answers = Self::send_each(vec![
-            (
-                source,
-                vec![ping_request(), request("GET", first.clone(), vec![], None)],
-            ),
-            (target, vec![ping_request()]),
-        ])
-        .into_iter()
-        .map(|answers| answers.into_iter());
-        let (mut at_source, mut at_target) = (
-            answers.next().unwrap_or_default(),
-            answers.next().unwrap_or_default(),
-        );
+        let mut answers = self
+            .send_all(vec![
+                ping_request(),
+                request("GET", first.clone(), vec![], None),
+            ])
+            .into_iter();
         let missing = || Err(invalid("the host returned fewer answers than requests"));
-        source.ping_answer(at_source.next().unwrap_or_else(missing))?;
-        target.ping_answer(at_target.next().unwrap_or_else(missing))?;
-        Ok(at_source
+        self.ping_answer(answers.next().unwrap_or_else(missing))?;
+        Ok(answers
             .next()
             .unwrap_or_else(missing)
-            .and_then(|page| source.list_from(first, Some(page), "repositories")))
+            .and_then(|page| self.list_from(first, Some(page), "repositories")))
     }
 
     fn ping_answer(&self, resp: Result<Response, WitError>) -> Result<(), WitError> {
@@ -740,10 +733,29 @@ impl<'h> Registry<'h> {
 
     /// Like [`Self::tags_of`], for several registries at once (the source's
     /// and the target's listings together).
-    pub fn tags_everywhere(
+    pub fn tags_everywhere(lists: &[(&Registry<'_>, &[&str])], page_size: u64) -> Listings {
+        Self::listings(None, lists, page_size).1
+    }
+
+    /// [`Self::tags_everywhere`], with `ping` pinged in the same round trip:
+    /// a far registry's ping then costs no round trip of its own. The outer
+    /// error is the ping's, as if it had gone first.
+    pub fn ping_and_tags_everywhere(
+        ping: &Registry<'_>,
         lists: &[(&Registry<'_>, &[&str])],
         page_size: u64,
-    ) -> Vec<Vec<Result<Vec<String>, WitError>>> {
+    ) -> Result<Listings, WitError> {
+        let (pinged, listings) = Self::listings(Some(ping), lists, page_size);
+        pinged.map(|()| listings)
+    }
+
+    /// The tag listings, with `ping`'s ping in their first round; the
+    /// ping's answer (`Ok` when there is none).
+    fn listings(
+        ping: Option<&Registry<'_>>,
+        lists: &[(&Registry<'_>, &[&str])],
+        page_size: u64,
+    ) -> (Result<(), WitError>, Listings) {
         let firsts: Vec<Vec<String>> = lists
             .iter()
             .map(|(_, repos)| {
@@ -753,19 +765,28 @@ impl<'h> Registry<'h> {
                     .collect()
             })
             .collect();
-        let batches = lists
-            .iter()
-            .zip(&firsts)
-            .map(|((r, _), paths)| {
+        let pings = ping.map(|r| (r, vec![ping_request()]));
+        let batches = pings
+            .into_iter()
+            .chain(lists.iter().zip(&firsts).map(|((r, _), paths)| {
                 let reqs = paths
                     .iter()
                     .map(|p| request("GET", p.clone(), vec![], None))
                     .collect();
                 (*r, reqs)
-            })
+            }))
             .collect();
-        Self::send_each(batches)
-            .into_iter()
+        let mut answers = Self::send_each(batches).into_iter();
+        let pinged = match ping {
+            None => Ok(()),
+            Some(r) => {
+                let answer = answers.next().and_then(|a| a.into_iter().next());
+                r.ping_answer(answer.unwrap_or_else(|| {
+                    Err(invalid("the host returned fewer answers than requests"))
+                }))
+            }
+        };
+        let listings = answers
             .zip(lists)
             .zip(firsts)
             .map(|((answers, (r, _)), paths)| {
@@ -775,7 +796,8 @@ impl<'h> Registry<'h> {
                     .map(|(answer, path)| r.list_from(path, Some(answer?), "tags"))
                     .collect()
             })
-            .collect()
+            .collect();
+        (pinged, listings)
     }
 
     /// Makes a small blob whose bytes the stage holds (a config it wrote)

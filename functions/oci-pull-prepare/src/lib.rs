@@ -1,8 +1,9 @@
 //! `oci-pull-prepare`: lists the source registry (catalog, then tags) and
 //! emits one artifact per (repository, tag) that passes the policy's filters,
-//! with its target repository mapped. Checks both registries first, and
-//! leaves out artifacts the target already has as they are (the fast no-op:
-//! manifest HEADs only, see `uptodate`). With the policy's
+//! with its target repository mapped. Checks both registries (the target
+//! in the round of its tag listings), and leaves out artifacts the target
+//! already has as they are (the fast no-op: manifest HEADs only, see
+//! `uptodate`). With the policy's
 //! `replicate-deletion`, also emits a `delete` artifact per target tag, in
 //! scope, whose source tag is gone. In a dry run, answers its plan: what it
 //! would copy, skip and delete, and why.
@@ -75,7 +76,10 @@ fn list(host: &dyn Host, input: StageInput) -> Result<StageOutput, WitError> {
         "listing {} (page size {page_size})",
         policy.source.url
     ));
-    let repositories = Registry::ping_both_and_catalog(&source, &target, page_size)?
+    // The target is pinged with the tag listings, not before them: a far
+    // target's ping then costs no round trip of its own.
+    let repositories = source
+        .ping_and_catalog(page_size)?
         .map_err(|e| context(e, "listing the source repositories"))?;
 
     let mut counts = Counts::new();
@@ -111,9 +115,12 @@ fn list(host: &dyn Host, input: StageInput) -> Result<StageOutput, WitError> {
         target_names.sort_unstable();
         target_names.dedup();
     }
-    let mut lists =
-        Registry::tags_everywhere(&[(&source, &names), (&target, &target_names)], page_size)
-            .into_iter();
+    let mut lists = Registry::ping_and_tags_everywhere(
+        &target,
+        &[(&source, &names), (&target, &target_names)],
+        page_size,
+    )?
+    .into_iter();
     let (listings, target_listings) = (
         lists.next().unwrap_or_default(),
         lists.next().unwrap_or_default(),
@@ -430,19 +437,59 @@ mod tests {
                 plan: vec![],
             }
         );
+        // The target's ping goes with the tag listings: no round of its own.
         assert_eq!(
-            host.requests(),
+            host.rounds(),
             [
-                "source GET /v2/".to_owned(),
-                "source GET /v2/_catalog?n=100".to_owned(),
-                "target GET /v2/".to_owned(),
-                "source GET /v2/lib/app/tags/list?n=100".to_owned(),
-                "target GET /v2/mirror/lib/app/tags/list?n=100".to_owned(),
-                "source HEAD /v2/lib/app/manifests/v1".to_owned(),
-                "target HEAD /v2/mirror/lib/app/manifests/v1".to_owned(),
-                format!("source GET /v2/lib/app/referrers/{D1}"),
+                vec!["source GET /v2/", "source GET /v2/_catalog?n=100"],
+                vec![
+                    "target GET /v2/",
+                    "source GET /v2/lib/app/tags/list?n=100",
+                    "target GET /v2/mirror/lib/app/tags/list?n=100",
+                ],
+                vec![
+                    "source HEAD /v2/lib/app/manifests/v1",
+                    "target HEAD /v2/mirror/lib/app/manifests/v1",
+                ],
+                vec![&format!("source GET /v2/lib/app/referrers/{D1}")],
             ]
         );
+    }
+
+    #[test]
+    fn a_target_refusing_its_ping_fails_the_listing_with_the_pings_cause() {
+        let host = FakeHost::new();
+        host.answer(Role::Source, "GET", "/v2/", Response::new(200))
+            .answer(Role::Target, "GET", "/v2/", Response::new(401))
+            .answer(
+                Role::Source,
+                "GET",
+                "/v2/_catalog?n=100",
+                json(r#"{"repositories":["lib/app"]}"#),
+            )
+            .answer(
+                Role::Source,
+                "GET",
+                "/v2/lib/app/tags/list?n=100",
+                json(r#"{"name":"lib/app","tags":["v1"]}"#),
+            )
+            .answer(
+                Role::Target,
+                "GET",
+                "/v2/lib/app/tags/list?n=100",
+                Response::new(401),
+            );
+
+        let e = list(&host, input(vec![])).unwrap_err();
+
+        assert_eq!(e.kind, ferry_sdk::ErrorKind::Unauthorized);
+        assert!(
+            e.message
+                .starts_with("target registry: GET /v2/ answered 401 after authentication"),
+            "{}",
+            e.message
+        );
+        assert_eq!(host.rounds().len(), 2, "{:?}", host.rounds());
     }
 
     #[test]
