@@ -308,7 +308,8 @@ impl Runner {
             .with_limits(limits(&policy.source));
         let target = RegistryClient::new(Role::Target, policy.target.clone(), network)?
             .with_limits(limits(&policy.target))
-            .with_known(self.known.target(&policy.target.display_url()));
+            .with_known(self.known.target(&policy.target.display_url()))
+            .overriding_tags(policy.override_existing);
         Ok(Arc::new(
             Transfer::new(
                 Arc::new(source),

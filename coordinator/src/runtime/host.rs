@@ -161,6 +161,11 @@ async fn send_many(
 ) -> Vec<Result<registry::Response, types::Error>> {
     let parallel = match client.limits().and_then(|l| l.round_trip.shortest()) {
         Some(far) => Rule::REQUESTS.widened(SEND_ALL_PARALLEL, far),
+        // The first requests to the registry: how far it is shows only
+        // when they are answered, so a far registry's first round (a
+        // listing with its ping) is not cut in two. The registry's own
+        // request bound applies, and widens with the first answers.
+        None if client.limits().is_some() => reqs.len().max(1),
         None => SEND_ALL_PARALLEL,
     };
     futures::stream::iter(reqs)

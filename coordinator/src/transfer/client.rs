@@ -224,6 +224,14 @@ impl RegistryClient {
         self
     }
 
+    /// For a policy that overrides the target's tags: a tag `HEAD` into a
+    /// repository the listing found absent is answered 404 without asking
+    /// (see `Unlisted`).
+    pub fn overriding_tags(mut self, overriding: bool) -> Self {
+        self.unlisted = Unlisted::new(overriding);
+        self
+    }
+
     /// Answers manifest HEADs from, and teaches, the existence cache.
     pub fn with_known(mut self, known: KnownTarget) -> Self {
         self.known = Some(known);
@@ -407,6 +415,15 @@ impl RegistryClient {
         self.unlisted.contains(repository)
     }
 
+    /// Grows the registry's request permits to what its round trip asks.
+    fn widen_requests(&self) {
+        if let Some(l) = &self.limits
+            && let Some(far) = l.round_trip.shortest()
+        {
+            l.requests.widen(far);
+        }
+    }
+
     async fn send_uncached(
         &self,
         method: reqwest::Method,
@@ -417,9 +434,7 @@ impl RegistryClient {
         let _permit =
             match &self.limits {
                 Some(l) => {
-                    if let Some(far) = l.round_trip.shortest() {
-                        l.requests.widen(far);
-                    }
+                    self.widen_requests();
                     let permit = l.requests.semaphore().acquire().await;
                     Some(permit.map_err(|_| {
                         TransferError::new(Kind::Internal, "registry client shut down")
@@ -443,6 +458,9 @@ impl RegistryClient {
             // after a PATCH, which may have appended).
             let answer = self.read_answer(resp?, &method, &req.path).await;
             drop(admission);
+            // The first answers tell how far the registry is: the requests
+            // queued behind them need not wait for a later one to widen.
+            self.widen_requests();
             match answer {
                 Err(e) if e.retryable() && method != reqwest::Method::PATCH => {
                     retry += 1;

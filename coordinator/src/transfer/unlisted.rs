@@ -5,8 +5,9 @@
 //! blob copies skip the HEAD, and a manifest HEAD by digest is answered
 //! without asking. At worst, when someone else filled the repository in
 //! between, content-addressed bytes are sent that the registry already had.
-//! Tags are always asked: a tag pushed in between must not be overwritten
-//! by a policy that does not override.
+//! Tags are asked too unless the policy overrides: a tag pushed in between
+//! must not be overwritten by a policy that does not, while one that does
+//! would push over it anyway.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -17,9 +18,19 @@ use ferry_digest::Digest;
 pub struct Unlisted {
     /// Repository -> the manifest references this execution put there.
     repositories: Mutex<HashMap<String, HashSet<String>>>,
+    /// The policy overrides the target's tags: tags are known absent too.
+    overriding: bool,
 }
 
 impl Unlisted {
+    /// For a policy that overrides the target's tags (`true`) or not.
+    pub fn new(overriding: bool) -> Self {
+        Self {
+            overriding,
+            ..Self::default()
+        }
+    }
+
     /// The repository's tag list answered 404.
     pub fn missing(&self, repository: &str) {
         self.lock().entry(repository.to_string()).or_default();
@@ -39,10 +50,10 @@ impl Unlisted {
     }
 
     /// Whether the repository surely lacks the manifest `reference`: it was
-    /// unknown at the listing, `reference` is a digest, and this execution
-    /// has not put it there.
+    /// unknown at the listing, `reference` is a digest (or a tag, for a
+    /// policy that overrides), and this execution has not put it there.
     pub fn lacks(&self, repository: &str, reference: &str) -> bool {
-        Digest::parse(reference).is_ok()
+        (self.overriding || Digest::parse(reference).is_ok())
             && self
                 .lock()
                 .get(repository)
@@ -75,5 +86,20 @@ mod tests {
         assert!(!u.lacks("r", D));
         u.put("other", &[D]);
         assert!(!u.contains("other"));
+    }
+
+    #[test]
+    fn for_a_policy_that_overrides_tags_are_known_absent_too() {
+        let u = Unlisted::new(true);
+        u.missing("r");
+        assert!(u.lacks("r", "v1"));
+        assert!(u.lacks("r", D));
+        assert!(
+            !u.lacks("listed", "v1"),
+            "a repository the listing knew is asked"
+        );
+        u.put("r", &["v1", D]);
+        assert!(!u.lacks("r", "v1"), "what this execution put is asked");
+        assert!(!u.lacks("r", D));
     }
 }

@@ -160,7 +160,9 @@ fn push(
 
     // Is the subject there already? Asked of the registry itself: the
     // listing found this artifact not up to date, so what the host's cache
-    // remembers of it may be stale (a tag deleted behind it).
+    // remembers of it may be stale (a tag deleted behind it). Into a
+    // repository the listing found absent, the host answers for a policy
+    // that overrides (see the host's `unlisted`).
     let push_subject = match target.head_manifest_fresh(trepo, reference)? {
         Some(h) if h.digest == digest => {
             host.info(&format!("{shown} is already {digest} at the target"));
