@@ -12,6 +12,11 @@ use ferry_harness::{Auth, Link, LinkSpec, Registry, SLICE};
 
 use crate::corpus::Corpus;
 use crate::measure::{self, CpuMark, Tools, median};
+use crate::raw;
+
+/// Blobs the bare pipe moves at once over the link: as many as ferry's
+/// blob copies ever widen to.
+const PIPE_AT_ONCE: usize = 64;
 
 /// What the runs measured, in seconds.
 #[derive(Default)]
@@ -23,6 +28,10 @@ pub struct WanSamples {
     pub carried: Vec<(u64, u64)>,
     /// Ferry's fresh copy with no link at all: this machine's own floor.
     pub no_link: Vec<f64>,
+    /// Every unique blob streamed from A into B over the link, bare (a
+    /// session `POST` and a `PUT` each): what any replicator must at least
+    /// do over it, with no listing, manifests or verification.
+    pub pipe: Vec<f64>,
     /// Seconds from ferry's start until the link was first half full.
     pub filling: Vec<f64>,
     /// Seconds from the link's last half-full slice to ferry's end.
@@ -107,6 +116,16 @@ pub async fn run(
     s.ferry.push(run.secs);
     s.carried
         .push((carried.up + carried.down, carried.connections));
+    drop(link);
+    drop(b);
+
+    let b = Registry::start(Auth::None);
+    let link = Link::start(&b.url(), spec);
+    measure::settle()?;
+    let blobs = corpus.unique_blobs();
+    let secs = raw::pipe(&a.url(), &link.url(), &blobs, PIPE_AT_ONCE).await?;
+    eprintln!("  bare pipe over the link:   {secs:7.2} s  ({PIPE_AT_ONCE} blobs at once)");
+    s.pipe.push(secs);
     Ok(())
 }
 
@@ -133,6 +152,7 @@ pub fn print(spec: LinkSpec, blob_bytes: u64, runs: usize, s: &WanSamples) -> bo
         ("ferry copy over the link", &s.ferry),
         ("  until the link is half full", &s.filling),
         ("  after it last was", &s.draining),
+        ("bare pipe over the link", &s.pipe),
         ("ferry copy, no link (this machine)", &s.no_link),
         ("skopeo sync over the link", &s.skopeo),
     ] {
@@ -183,6 +203,17 @@ pub fn print(spec: LinkSpec, blob_bytes: u64, runs: usize, s: &WanSamples) -> bo
             "{:<34} {:>10.3}",
             "skopeo / link limit (no target)",
             k / limit
+        );
+    }
+    let per_run: Vec<f64> = s.ferry.iter().zip(&s.pipe).map(|(f, p)| f / p).collect();
+    if let Some(r) = median(&per_run) {
+        println!("{:<34} {r:>10.3}", "ferry / bare pipe (no target)");
+    }
+    if let Some(p) = median(&s.pipe) {
+        println!(
+            "{:<34} {:>10.3}",
+            "bare pipe / link limit (no target)",
+            p / limit
         );
     }
     if let Some(n) = median(&s.no_link) {
