@@ -3,7 +3,8 @@
 //! shared by every connection) in front of a fresh B, as when the
 //! replicator runs at the source's site and pushes to a far one. Compared
 //! with the link limit, the corpus's unique blob bytes at the link rate:
-//! no replicator can beat it.
+//! no replicator can beat it; and with the bare blob pipe over the same
+//! link, which any replicator must at least do.
 
 use anyhow::{Context, Result};
 use std::time::Duration;
