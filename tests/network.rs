@@ -43,6 +43,23 @@ async fn corpus(src: &Registry) -> Vec<(&'static str, &'static str)> {
     tags
 }
 
+/// `ferry copy` from `from` to `to` (a proxy in front of `src` or `dst`),
+/// which must succeed and leave every tag of `tags` at `dst` as at `src`.
+async fn copy_replicating(
+    from: &str,
+    to: &str,
+    src: &Registry,
+    dst: &Registry,
+    tags: &[(&str, &str)],
+) {
+    let run = ferry(FERRY, &["copy", "--insecure", "--output", "json", from, to]).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.report()["status"], "succeeded");
+    for (repo, tag) in tags {
+        assert_replicated(src, dst, repo, repo, tag).await;
+    }
+}
+
 fn is_blob_get(s: &faults::Seen) -> bool {
     s.method == "GET" && s.path.contains("/blobs/sha256:")
 }
@@ -96,23 +113,7 @@ async fn a_source_answering_503_429_and_cut_bodies_is_copied_byte_identical() {
                 .chance(0.5)
                 .per_url(1),
         );
-    let run = ferry(
-        FERRY,
-        &[
-            "copy",
-            "--insecure",
-            "--output",
-            "json",
-            &proxy.url(),
-            &dst.url(),
-        ],
-    )
-    .await;
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.report()["status"], "succeeded");
-    for (repo, tag) in &tags {
-        assert_replicated(&src, &dst, repo, repo, tag).await;
-    }
+    copy_replicating(&proxy.url(), &dst.url(), &src, &dst, &tags).await;
     let seen = proxy.seen();
     let count = |f: &dyn Fn(&Fault) -> bool| proxy.injected_where(f);
     assert!(count(&|f| *f == Fault::Status(503)) >= 3, "{seen:#?}");
@@ -559,23 +560,7 @@ async fn a_far_target_lacking_the_repositories_is_not_asked_what_it_cannot_hold(
     // 40 ms: connections open ahead for at least 8 + 40 / 4 = 18 copies
     // (and at most the 64 blob copies ever run at once).
     let proxy = FaultProxy::start(&dst.url(), 5).over(LinkSpec::new(40, 1000.0));
-    let run = ferry(
-        FERRY,
-        &[
-            "copy",
-            "--insecure",
-            "--output",
-            "json",
-            &src.url(),
-            &proxy.url(),
-        ],
-    )
-    .await;
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.report()["status"], "succeeded");
-    for (repo, tag) in &tags {
-        assert_replicated(&src, &dst, repo, repo, tag).await;
-    }
+    copy_replicating(&src.url(), &proxy.url(), &src, &dst, &tags).await;
     let seen = proxy.seen();
     let ahead = seen
         .iter()
