@@ -16,6 +16,7 @@ mod memo;
 pub mod moves;
 pub mod network;
 pub mod pace;
+mod turns;
 mod unlisted;
 mod warm;
 

@@ -24,6 +24,15 @@ use super::error::{Kind, TransferError};
 use super::ledger::Ledger;
 use super::limits::{BlobPermit, Limits, RegistryLimits};
 use super::pace::Pace;
+use super::turns::Turns;
+
+/// Blobs this small cross in a connection's first round trip (its initial
+/// window is 10 segments, about 14 kB; 64 kB is four round trips of slow
+/// start at most): what they cost is a request, not bandwidth. Like
+/// manifests, they take no blob permit, so that a config never holds one
+/// for a round trip while a layer waits. The registry's own bounds (its
+/// gate) still apply.
+const SMALL: u64 = 64 << 10;
 
 /// Chunk size when a chunked upload does not say: Harbor's 10 MB.
 pub const DEFAULT_CHUNK: u64 = 10 * 1024 * 1024;
@@ -92,6 +101,8 @@ pub struct Transfer {
     bytes: Arc<AtomicU64>,
     /// The policy's speed limit, over all of the execution's blobs.
     pace: Option<Arc<Pace>>,
+    /// Which waiting copy takes the next permit.
+    turns: Turns,
 }
 
 impl Transfer {
@@ -117,6 +128,7 @@ impl Transfer {
             limits,
             bytes,
             pace: None,
+            turns: Turns::default(),
         }
     }
 
@@ -275,9 +287,9 @@ impl Transfer {
     /// repository the target did not know when this execution listed it, no
     /// HEAD (unless another copy of the blob was just waited for): it would
     /// almost always say 404, and at worst a blob is uploaded that the
-    /// registry already had. Only the upload holds a blob permit: the
-    /// requests before it move no blob bytes, and over a long round trip
-    /// they would hold the permit a round trip each.
+    /// registry already had. Only the upload holds a blob permit (and not
+    /// a [`SMALL`] one's): the requests before it move no blob bytes, and
+    /// over a long round trip they would hold the permit a round trip each.
     async fn head_or_copy(
         &self,
         src_repo: &str,
@@ -305,7 +317,12 @@ impl Transfer {
             }
             Opened::Session(location) => location,
         };
-        let _permit = self.permit().await?;
+        // A user who fixed the blob bounds means every blob.
+        let _permit = if blob.size > SMALL || !self.limits.widens() {
+            Some(self.permit(blob.size).await?)
+        } else {
+            None
+        };
         let bytes = self
             .upload(src_repo, dst_repo, blob, opts, location)
             .await?;
@@ -317,7 +334,9 @@ impl Transfer {
         })
     }
 
-    async fn permit(&self) -> Result<BlobPermit, TransferError> {
+    /// A blob permit, the execution's largest waiting blob first.
+    async fn permit(&self, size: u64) -> Result<BlobPermit, TransferError> {
+        let _turn = self.turns.take(size).await;
         self.limits
             .blob(&self.source_limits, &self.target_limits)
             .await
