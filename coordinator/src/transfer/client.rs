@@ -178,6 +178,8 @@ pub struct RegistryClient {
     role: Role,
     endpoint: Endpoint,
     http: reqwest::Client,
+    /// Blob bodies' own pool (see [`RegistryClient::streams`]).
+    streams: reqwest::Client,
     auth: Auth,
     network: Network,
     /// Bounds on requests to this registry, shared across executions.
@@ -197,17 +199,22 @@ impl RegistryClient {
     pub fn new(role: Role, endpoint: Endpoint, network: Network) -> Result<Self, TransferError> {
         // No read timeout here: `network.idle_timeout` is enforced per
         // request, counting progress both ways (see `idle`).
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(endpoint.insecure)
-            .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(64)
-            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TransferError::new(Kind::Internal, format!("HTTP client: {e}")))?;
+        let build = || {
+            reqwest::Client::builder()
+                .danger_accept_invalid_certs(endpoint.insecure)
+                .connect_timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(64)
+                .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| TransferError::new(Kind::Internal, format!("HTTP client: {e}")))
+        };
+        let http = build()?;
+        let streams = build()?;
         Ok(Self {
             role,
             endpoint,
             http,
+            streams,
             auth: Auth::default(),
             network,
             limits: None,
@@ -405,7 +412,7 @@ impl RegistryClient {
         if let Some(far) = far
             && self.endpoint.bounds == Bounds::default()
         {
-            self.warm.open(&self.http, &self.endpoint.url, far);
+            self.warm.open(&self.streams, &self.endpoint.url, far);
         }
     }
 
@@ -798,9 +805,14 @@ impl RegistryClient {
         )
     }
 
-    /// The raw client, for streaming bodies (blob transfer).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The raw client for blob bodies. Its pool is their own: a blob goes
+    /// on a connection that carried blobs, whose TCP window grew with them,
+    /// never on one that a session `POST` or a `HEAD` left at its first
+    /// window. Over a long round trip a small window caps a connection's
+    /// rate (a window per round trip), and a new one costs a handshake: the
+    /// connections opened ahead (`warm`) are this pool's.
+    pub fn streams(&self) -> &reqwest::Client {
+        &self.streams
     }
 }
 

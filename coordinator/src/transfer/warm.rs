@@ -1,11 +1,11 @@
 //! Connections opened ahead to a far registry. Over a long round trip, a
 //! new connection costs a round trip (its handshake) before its first
-//! request, and each of the many requests a copy starts at once (every
-//! artifact's first request, every upload session) opens one. When the
-//! listing found work and the registry is far, the client opens the
-//! connections its copies will use, each with a `HEAD` of the registry's
-//! URL, whose connection then waits in the pool. A run with nothing to
-//! copy opens none.
+//! request, and each of the blob copies a copy starts at once opens one.
+//! When the listing found work and the registry is far, the client opens
+//! the connections its blob copies will use, each with a `HEAD` of the
+//! registry's URL, whose connection then waits in the blob bodies' pool
+//! while the upload sessions are opened. A run with nothing to copy opens
+//! none.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

@@ -141,7 +141,7 @@ async fn get(
     }
     let idle = client.network().idle_timeout;
     let send = client
-        .http()
+        .streams()
         .request(method.clone(), found.url.clone())
         .headers(headers)
         .send();

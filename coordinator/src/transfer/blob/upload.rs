@@ -201,7 +201,7 @@ impl Transfer {
         };
         let mut req = self
             .target
-            .http()
+            .streams()
             .put(location)
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, blob.size - acked.checkpoint.offset)
@@ -251,7 +251,7 @@ impl Transfer {
                 let activity = Activity::new();
                 let mut req = self
                     .target
-                    .http()
+                    .streams()
                     .patch(acked.location.clone())
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_RANGE, format!("{offset}-{end}"))
@@ -287,7 +287,11 @@ impl Transfer {
             .query_pairs_mut()
             .append_pair("digest", &blob.digest);
         let activity = Activity::new();
-        let mut req = self.target.http().put(location).header(CONTENT_LENGTH, 0);
+        let mut req = self
+            .target
+            .streams()
+            .put(location)
+            .header(CONTENT_LENGTH, 0);
         if let Some(a) = &authz {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
