@@ -26,9 +26,9 @@ use super::limits::{BlobPermit, Limits, RegistryLimits};
 use super::pace::Pace;
 use super::turns::Turns;
 
-/// Blobs this small cross in a connection's first round trip (its initial
-/// window is 10 segments, about 14 kB; 64 kB is four round trips of slow
-/// start at most): what they cost is a request, not bandwidth. Like
+/// Blobs this small cross in a connection's first round trips (its initial
+/// window is 10 segments, about 14 kB, and doubles each round trip: 64 kB
+/// takes three at most): what they cost is a request, not bandwidth. Like
 /// manifests, they take no blob permit, so that a config never holds one
 /// for a round trip while a layer waits. The registry's own bounds (its
 /// gate) still apply.
