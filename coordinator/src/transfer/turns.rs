@@ -111,15 +111,21 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut copies = tokio::task::JoinSet::new();
         for &size in sizes {
-            let (turns, permits, order) = (turns.clone(), permits.clone(), order.clone());
+            let (queue, permits, order) = (turns.clone(), permits.clone(), order.clone());
             copies.spawn(async move {
-                let turn = turns.take(size).await;
+                let turn = queue.take(size).await;
                 let _permit = permits.acquire().await.unwrap();
                 drop(turn);
                 order.lock().unwrap().push(size);
             });
-            // Each arrives before the next.
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            // Each is queued before the next comes (bounded: 2 s).
+            for _ in 0..2000 {
+                if turns.state.lock().unwrap().waiting.len() == copies.len() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(turns.state.lock().unwrap().waiting.len(), copies.len());
         }
         drop(held);
         while copies.join_next().await.is_some() {}
